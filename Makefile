@@ -12,9 +12,12 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
 export POLYCOMPRESS_DATA ?= $(abspath $(CURDIR)/../shared/data)
+# the grid `make book` runs (resuming) and the book reads
+GRID ?= default
+export POLYCOMPRESS_RESULTS ?= $(abspath results/$(GRID))
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: test book lab install clean model
+.PHONY: test book lab install clean model grid
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -33,7 +36,10 @@ model: $(STAMP)
 _static/vega-offline.js: $(STAMP)
 	$(BIN)/python -m polycompress.plotting $@
 
-book: $(STAMP) model _static/vega-offline.js
+grid: model
+	$(BIN)/polycompress run $(GRID) --out $(POLYCOMPRESS_RESULTS)
+
+book: grid _static/vega-offline.js
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 lab: $(STAMP)

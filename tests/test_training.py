@@ -1,0 +1,50 @@
+import numpy as np
+import torch
+
+from polycompress.training import IGNORE, Encoded, encode, grouped_batches, predict, train
+
+
+def test_first_piece_labelling(e5_folder):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(e5_folder)
+    enc = encode(tok, [["Wolfgang", "Amadeus", "Mozart", "lebte"]], [[1, 2, 2, 0]], max_length=64)
+    ids, labels, first = enc.input_ids[0], enc.labels[0], enc.first[0]
+    assert labels[0] == IGNORE and labels[-1] == IGNORE  # <s> and </s>
+    assert [labels[f] for f in first] == [1, 2, 2, 0]
+    assert sum(1 for x in labels if x != IGNORE) == 4  # only first pieces carry labels
+    cut = encode(tok, [["Wolfgang", "Amadeus", "Mozart", "lebte"] * 10], [[0] * 40], max_length=12)
+    assert cut.words_cut > 0 and len(cut.input_ids[0]) == 12
+
+
+def test_grouped_batches_cover_every_sentence_once():
+    lengths = np.random.default_rng(0).integers(3, 60, size=1000)
+    batches = grouped_batches(lengths, 32, np.random.default_rng(1))
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(1000))
+    spread = np.mean([lengths[b].max() - lengths[b].min() for b in batches])
+    assert spread < 10  # similar lengths together: little padding
+
+
+def toy_data(n=24):
+    rng = np.random.default_rng(0)
+    ids = [[0] + rng.integers(5, 120, size=rng.integers(3, 12)).tolist() + [2] for _ in range(n)]
+    labels = [[IGNORE] + [int(i % 7) for i in x[1:-1]] + [IGNORE] for x in ids]
+    first = [list(range(1, len(x) - 1)) for x in ids]
+    return Encoded(ids, labels, first, 0)
+
+
+def test_training_is_deterministic(tiny_bert):
+    import copy
+
+    data = toy_data()
+    a, b = copy.deepcopy(tiny_bert), copy.deepcopy(tiny_bert)
+    kwargs = dict(epochs=2, batch_size=8, learning_rate=1e-3, weight_decay=0.0, seed=3, pad_id=1, progress=False)
+    torch.manual_seed(0)
+    ra = train(a, data, **kwargs)
+    torch.manual_seed(0)
+    rb = train(b, data, **kwargs)
+    assert [r["loss"] for r in ra.curve] == [r["loss"] for r in rb.curve]
+    assert ra.steps == 6 and ra.curve[-1]["loss"] < ra.curve[0]["loss"]
+    assert predict(a, data, 16, 1) == predict(b, data, 16, 1)
+    assert [len(p) for p in predict(a, data, 16, 1)] == [len(f) for f in data.first]
