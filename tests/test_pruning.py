@@ -54,8 +54,8 @@ def test_achieved_equals_target_and_kept_weights_are_the_largest(tiny_bert, gran
         groups = [list(pruner.params)]
     assert report.achieved == pytest.approx(0.7, abs=1e-3)
     for group in groups:  # every kept |w| >= every pruned |w|, within each ranking group
-        kept = torch.cat([before[g][pruner.masks[g]] for g in group])
-        pruned = torch.cat([before[g][~pruner.masks[g]] for g in group])
+        kept = torch.cat([before[g][pruner.masks[g].bool()] for g in group])
+        pruned = torch.cat([before[g][~pruner.masks[g].bool()] for g in group])
         assert kept.min() >= pruned.max()
 
 
@@ -75,7 +75,7 @@ def test_pruned_weights_stay_zero_through_training(tiny_bert):
         assert zeros >= previous_zeros  # the pruned set only grows
         previous_zeros = zeros
         for name, mask in pruner.masks.items():
-            assert torch.all(pruner.params[name][~mask] == 0)
+            assert torch.all(pruner.params[name][~mask.bool()] == 0)
     assert pruner.report().achieved == pytest.approx(0.8, abs=1e-3)
     assert [s for s, _ in pruner.history] == [1, 3, 5]
 

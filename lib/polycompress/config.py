@@ -98,6 +98,12 @@ class RunConfig:
         if self.epochs <= 0 or self.batch_size < 1 or self.learning_rate <= 0 or self.max_length < 8:
             fail("epochs, batch_size and learning_rate must be positive and max_length at least 8")
 
+    def expected_train_size(self, code: str) -> int | None:
+        """Training sentences ``code`` contributes: ``train_size`` capped by the paper's corpus
+        size where the paper gives one (None if neither is known before loading)."""
+        known = [n for n in (self.train_size, languages.get(code).paper_train_size) if n is not None]
+        return min(known) if known else None
+
     def canonical(self) -> dict[str, Any]:
         """The parameters as plain JSON types, with the engine version."""
         d = asdict(self)

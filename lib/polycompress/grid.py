@@ -105,18 +105,14 @@ class Grid:
             raise ConfigError(f"grid {self.name}: monolingual languages {sorted(set(mono) - set(langs))} are not in languages")
         vocab_langs = tuple(langs) if vocab == "languages" else tuple(vocab or ())
 
-        def size_of(code: str) -> int | None:
-            """Training sentences a language contributes (the paper's size caps the request)."""
-            known = [n for n in (train_size, languages.get(code).paper_train_size) if n is not None]
-            return min(known) if known else None
-
         settings = [("multilingual", tuple(langs))] if multi else []
         settings += [("monolingual", (code,)) for code in mono]
         out: list[RunConfig] = []
         for seed in seeds:
             for setting, train_langs in settings:
                 # a mixed-size union trains for the epochs of its largest language
-                size = max((size_of(c) or 0 for c in train_langs), default=0) or None
+                probe = RunConfig(languages=train_langs, setting=setting, train_size=train_size)
+                size = max((probe.expected_train_size(c) or 0 for c in train_langs), default=0) or None
                 common = dict(
                     s, setting=setting, languages=train_langs, seed=seed, train_size=train_size,
                     epochs=float(_by_size(epochs, size, "epochs")),

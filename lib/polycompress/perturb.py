@@ -95,14 +95,21 @@ def _fingerprint(path: Path) -> str:
     return hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
 
 
+_POOLS: dict[Path, dict[str, list[list[str]]]] = {}  # in-process copy of the disk cache
+
+
 def mention_pool(code: str, root: Path | None = None) -> dict[str, list[list[str]]]:
-    """Distinct training mentions of ``code`` by type, sorted; cached on disk per training file."""
+    """Distinct training mentions of ``code`` by type, sorted; cached on disk per training file
+    (and in memory: a Latin-script language alone has some 25 donor languages)."""
     root = root or data_root()
     layout = LAYOUTS[languages.get(code).corpus]
     train_file = root / layout.folder / code / layout.files["train"]
     cache = cache_root() / "pools" / f"{code}-{_fingerprint(train_file)}.json"
+    if cache in _POOLS:
+        return _POOLS[cache]
     if cache.is_file():
-        return json.loads(cache.read_text(encoding="utf-8"))
+        _POOLS[cache] = json.loads(cache.read_text(encoding="utf-8"))
+        return _POOLS[cache]
     ds, _ = load_language(code, root=root)
     names = ds["train"].features["ner_tags"].feature.names
     pool: dict[str, set[tuple[str, ...]]] = {t: set() for t in COMMON_TYPES}
@@ -111,6 +118,7 @@ def mention_pool(code: str, root: Path | None = None) -> dict[str, list[list[str
             pool[kind].add(tuple(tokens[s:e]))
     out = {kind: [list(m) for m in sorted(forms)] for kind, forms in pool.items()}
     write_json(cache, out)
+    _POOLS[cache] = out
     return out
 
 

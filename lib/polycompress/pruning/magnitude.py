@@ -63,6 +63,8 @@ class MagnitudePruner:
         self.scope = scope
         self.granularity = granularity
         self.params = scope_parameters(model, scope)
+        # 1.0 keeps, 0.0 prunes; stored in the weights' dtype so that the per-step multiply
+        # needs no conversion (a bool mask would be cast to float on every step)
         self.masks: dict[str, torch.Tensor] = {}
         self.current = 0.0
         self.total_parameters = sum(p.numel() for p in model.parameters())
@@ -73,13 +75,13 @@ class MagnitudePruner:
         """Recompute the masks at ``sparsity`` from the current weight magnitudes."""
         if self.granularity == "per_tensor":
             for name, p in self.params.items():
-                self.masks[name] = _keep_mask(p.detach().abs(), sparsity).view_as(p)
+                self.masks[name] = _keep_mask(p.detach().abs(), sparsity).view_as(p).to(p.dtype)
         elif self.granularity == "global":
             flat = torch.cat([p.detach().abs().flatten() for p in self.params.values()])
             keep = _keep_mask(flat, sparsity)
             offset = 0
             for name, p in self.params.items():
-                self.masks[name] = keep[offset : offset + p.numel()].view_as(p)
+                self.masks[name] = keep[offset : offset + p.numel()].view_as(p).to(p.dtype)
                 offset += p.numel()
         else:
             raise ValueError(f"unknown granularity {self.granularity!r}")

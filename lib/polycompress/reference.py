@@ -1,0 +1,53 @@
+"""The published numbers of Ogueji et al. (2022), from ``data/reference/ogueji2022`` (Tables 1-9)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .settings import repo_data_dir
+
+GROUP = ["paper_table", "setting", "test_set", "pruning_scope", "sparsity"]
+
+
+def f1_by_language() -> pd.DataFrame:
+    """Every per-language cell of appendix Tables 2-9 (F1 as a fraction, mean of three seeds)."""
+    return pd.read_csv(repo_data_dir() / "reference" / "ogueji2022" / "f1_by_language.csv")
+
+
+def summary_rows() -> pd.DataFrame:
+    """The "means" and "medians" rows printed under each table."""
+    return pd.read_csv(repo_data_dir() / "reference" / "ogueji2022" / "f1_summary_rows.csv")
+
+
+def table1() -> pd.DataFrame:
+    return pd.read_csv(repo_data_dir() / "reference" / "ogueji2022" / "table1_finetuning_sizes.csv")
+
+
+def aggregate(cells: pd.DataFrame) -> pd.DataFrame:
+    """Mean and median F1 over languages for each table and sparsity (the summary rows' recipe)."""
+    stats = cells.groupby(GROUP)["f1"].agg(["mean", "median"]).reset_index()
+    return stats.melt(id_vars=GROUP, var_name="statistic", value_name="f1")
+
+
+def compare_with_printed() -> pd.DataFrame:
+    """Our aggregation of the published cells next to the printed rows, with the difference.
+
+    The cells are rounded to 4 decimals and the paper computed its rows before rounding, so a
+    recomputation can differ from the printed value by up to one unit in the 4th decimal.
+    """
+    ours = aggregate(f1_by_language()).rename(columns={"f1": "recomputed"})
+    printed = summary_rows().rename(columns={"f1": "printed"})
+    out = printed.merge(ours, on=[*GROUP, "statistic"], how="left", validate="one_to_one")
+    out["difference"] = out["recomputed"] - out["printed"]
+    return out
+
+
+def as_long() -> pd.DataFrame:
+    """The published cells in the long format of :func:`polycompress.analysis.as_long`."""
+    cells = f1_by_language()
+    return pd.DataFrame({
+        "source": "paper", "setting": cells["setting"],
+        "test_set": cells["test_set"].replace({"perturbed_in_language": "in_language"}),
+        "scope": cells["pruning_scope"], "language": cells["language"], "sparsity": cells["sparsity"],
+        "seed": -1, "f1": cells["f1"],  # seed -1: a mean over the paper's three seeds
+    })

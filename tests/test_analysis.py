@@ -1,0 +1,40 @@
+import pandas as pd
+import pytest
+from scipy.stats import spearmanr
+
+from polycompress import analysis, languages, reference
+
+
+def fake_results() -> pd.DataFrame:
+    rows = []
+    for method, scope, sp, f1 in [("dense", "none", 0.0, 0.8), ("imp", "partial", 0.5, 0.84), ("imp", "incl_embeddings", 0.5, 0.4)]:
+        rows.append({"run_id": f"{method}{scope}", "setting": "multilingual", "language": "yo", "method": method,
+                     "scope": scope, "target_sparsity": sp, "seed": 0, "test_set": "regular", "f1": f1})
+    rows.append({**rows[0], "test_set": "in_script", "f1": float("nan")})  # unavailable set
+    return pd.DataFrame(rows)
+
+
+def test_long_format_repeats_dense_under_both_scopes():
+    long = analysis.as_long(fake_results())
+    assert set(long.columns) == set(analysis.LONG)
+    assert len(long[(long["sparsity"] == 0)]) == 2 and long["f1"].notna().all()
+
+
+def test_relative_change_against_the_matching_dense_run():
+    rel = analysis.relative_to_dense(analysis.as_long(fake_results())).set_index("scope")
+    assert rel.loc["partial", "relative_change"] == pytest.approx(0.05)
+    assert rel.loc["incl_embeddings", "relative_change"] == pytest.approx(-0.5)
+
+
+def test_paper_numbers_the_book_states():
+    long = reference.as_long()
+    gains = analysis.gains_at(long, 50)
+    assert len(gains) == 40
+    # the same count straight from the raw Table 2 cells, computed independently
+    t2 = reference.f1_by_language().query("paper_table == 2").pivot(index="language", columns="sparsity", values="f1")
+    assert gains["gains"].sum() == (t2[50] > t2[0]).sum()
+    mg = analysis.multilingual_gain(long)
+    assert len(mg) == 10 and (mg["seed"] == -1).all()
+    sizes = mg["language"].map(lambda c: languages.get(c).paper_train_size)
+    rho = spearmanr(sizes, mg["gain"]).statistic
+    assert -1 <= rho <= 1
