@@ -187,7 +187,8 @@ def perturbed_test_sets(code: str, seed: int, test: Dataset | None = None, root:
         result = Perturbed(code, scope, seed, None, donors, sizes)
         short = [k for k in needed if sizes[k] < MIN_POOL]
         if not donors:
-            result.reason = f"no other {languages.get(code).corpus} language in the mirror shares its " + (
+            group = {"wikiann": "WikiANN", "masakhaner": "MasakhaNER"}[GROUPS[languages.get(code).corpus]]
+            result.reason = f"no other {group} language in the mirror shares its " + (
                 "script" if scope == "in_script" else "family")
         elif short:
             result.reason = f"fewer than {MIN_POOL} donor mentions of type {', '.join(short)}"
