@@ -76,3 +76,15 @@ def test_subsample_is_deterministic_nested_and_ordered(mirror):
     assert set(subsample(train, 5, seed=1)["row"]) <= set(a["row"])
     with pytest.raises(ValueError, match="cannot draw 31"):
         subsample(train, 31, seed=1)
+
+
+def test_hub_rows_follow_the_file_rules():
+    names = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"]
+    feats = Features({"tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=names))})
+    row = {"tokens": [["Ade", "", "lọ"]] * 2, "ner_tags": [[1, 0, 2]] * 2}  # empty O token; I-PER after O
+    hub = DatasetDict({s: Dataset.from_dict(row, features=feats) for s in ("train", "validation", "test")})
+    ds, report = from_hub_dataset("yo", hub, "hub:test")
+    assert ds["train"][0]["tokens"] == ["Ade", "lọ"]
+    assert report.empty_tokens_dropped["train"] == 2 and report.iob2_repaired["train"] == 0
+    with pytest.raises(CorpusFormatError, match="empty token"):
+        from_hub_dataset("yo", hub, "hub:test", strict=True)

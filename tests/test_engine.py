@@ -70,3 +70,18 @@ def test_invalid_parameters_fail_before_loading(tmp_path):
                                    parameters={"sparsity": 1.5, "output_dir": str(tmp_path / "run")},
                                    progress_bar=False)
     assert not (tmp_path / "run").exists()  # nothing was written: the run never started
+
+
+def test_a_failing_run_is_recorded_and_the_grid_goes_on(real_mirror, tmp_path):
+    import json
+
+    from polycompress.runner import run_grid
+
+    bad = RunConfig(model=str(tmp_path / "no-such-model"), languages=("yo",), setting="monolingual",
+                    train_size=10, eval_size=10, epochs=1.0, batch_size=8, max_length=32)
+    summary = run_grid([bad], tmp_path / "out", progress=False, stream=False)
+    assert summary.failed == [bad.run_id] and summary.ran == 0
+    error = json.loads((tmp_path / "out" / "runs" / bad.run_id / "error.json").read_text())
+    assert "no-such-model" in error["error"] + error["traceback"]
+    assert error["params"]["model"] == bad.model
+    assert pd.read_parquet(tmp_path / "out" / "results.parquet").empty  # no rows from a failed run

@@ -248,25 +248,32 @@ def from_hub_dataset(
             continue
         ds = raw[split]
         label = ds.features["ner_tags"].feature
-        types = tuple(t for t in ALL_TYPES)
         sentences = []
-        repaired = 0
+        repaired = dropped = 0
         for row, ex in enumerate(ds):
-            tags = [label.int2str(i) for i in ex["ner_tags"]]
-            for t in tags:
-                problem = check_tag(t, types)
+            where = (f"{source}/{split}", row + 1)
+            tokens, tags = [], []
+            for token, tag in zip(ex["tokens"], (label.int2str(i) for i in ex["ner_tags"])):
+                problem = check_tag(tag, ALL_TYPES)
                 if problem:
-                    raise CorpusFormatError(f"{source}/{split}", row + 1, problem)
+                    raise CorpusFormatError(*where, problem)
+                if not token:  # the same rule as for files (conll.read_conll)
+                    if strict or tag != "O":
+                        raise CorpusFormatError(*where, f"empty token tagged {tag!r}")
+                    dropped += 1
+                    continue
+                tokens.append(token)
+                tags.append(tag)
             fixed, n_bad = repair_iob2(tags)
             if n_bad and strict:
-                raise CorpusFormatError(f"{source}/{split}", row + 1, "IOB2 violation")
+                raise CorpusFormatError(*where, "IOB2 violation")
             repaired += n_bad
-            sentences.append(Sentence(tuple(ex["tokens"]), tuple(fixed), row + 1))
+            sentences.append(Sentence(tuple(tokens), tuple(fixed), row + 1))
         target = names[split]
         report.files[target] = f"{source}/{split}"
         report.iob2_repaired[target] = repaired
         report.extra_blank_lines[target] = 0
-        report.empty_tokens_dropped[target] = 0
+        report.empty_tokens_dropped[target] = dropped
         splits[target] = _to_dataset(code, sentences, harmonised, report, target)
     missing = [s for s in SPLITS if s not in splits]
     if missing:
