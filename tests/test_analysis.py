@@ -38,3 +38,20 @@ def test_paper_numbers_the_book_states():
     sizes = mg["language"].map(lambda c: languages.get(c).paper_train_size)
     rho = spearmanr(sizes, mg["gain"]).statistic
     assert -1 <= rho <= 1
+
+
+def test_correlation_matches_scipy_and_refuses_tiny_samples():
+    x = pd.Series([0.1, 0.2, 0.4, 0.8])
+    y = pd.Series([0.5, 0.55, 0.7, 0.9])
+    c = analysis.correlation(x, y)
+    assert c["n"] == 4 and c["spearman"] == pytest.approx(1.0) and 0 < c["pearson"] <= 1
+    assert pd.isna(analysis.correlation(x[:2], y[:2])["pearson"])
+
+
+def test_robustness_ratio_excludes_near_zero_regular_f1_and_says_so():
+    long = pd.DataFrame({"source": "ours", "setting": "m", "scope": "partial", "language": ["a", "a", "b", "b"],
+                         "sparsity": 90, "seed": 0, "test_set": ["regular", "in_language"] * 2,
+                         "f1": [0.8, 0.4, 0.005, 0.02]})
+    rob = analysis.robustness_long(long, min_regular=0.1).set_index("language")
+    assert rob.loc["a", "ratio"] == pytest.approx(0.5) and not rob.loc["a", "excluded"]
+    assert pd.isna(rob.loc["b", "ratio"]) and rob.loc["b", "excluded"]

@@ -137,12 +137,17 @@ def multilingual_gain(long: pd.DataFrame, sparsity: int = 0, test_set: str = "re
     return wide
 
 
-def robustness_long(long: pd.DataFrame) -> pd.DataFrame:
-    """Perturbed over regular F1 per source, setting, scope, language, sparsity and seed."""
+def robustness_long(long: pd.DataFrame, min_regular: float = 0.0) -> pd.DataFrame:
+    """Perturbed over regular F1 per source, setting, scope, language, sparsity and seed.
+
+    A ratio over a near-zero regular F1 is noise (0.02 / 0.005 = 4); pairs whose regular F1 is
+    below ``min_regular`` get ratio NaN, and ``excluded`` marks them so callers can count them.
+    """
     keys = ["source", "setting", "scope", "language", "sparsity", "seed"]
     regular = long[long["test_set"] == "regular"][keys + ["f1"]].rename(columns={"f1": "regular_f1"})
     pert = long[long["test_set"] != "regular"].merge(regular, on=keys, how="inner")
-    pert["ratio"] = pert["f1"] / pert["regular_f1"]
+    pert["excluded"] = pert["regular_f1"] < min_regular
+    pert["ratio"] = (pert["f1"] / pert["regular_f1"]).where(~pert["excluded"])
     return pert
 
 
@@ -152,3 +157,17 @@ def with_buckets(df: pd.DataFrame) -> pd.DataFrame:
     out = df.merge(meta, on="language", how="left")
     out["bucket"] = out["paper_train_size"].map(lambda n: f"{int(n):,}" if pd.notna(n) else "not in paper")
     return out
+
+
+def correlation(x: pd.Series, y: pd.Series) -> dict:
+    """Pearson and Spearman coefficients with p-values (scipy); NaN below 3 points."""
+    from scipy.stats import pearsonr, spearmanr
+
+    ok = x.notna() & y.notna()
+    x, y = x[ok], y[ok]
+    if len(x) < 3 or x.nunique() < 2 or y.nunique() < 2:
+        nan = float("nan")
+        return {"n": int(len(x)), "pearson": nan, "pearson_p": nan, "spearman": nan, "spearman_p": nan}
+    p, s = pearsonr(x, y), spearmanr(x, y)
+    return {"n": int(len(x)), "pearson": float(p.statistic), "pearson_p": float(p.pvalue),
+            "spearman": float(s.statistic), "spearman_p": float(s.pvalue)}
