@@ -40,7 +40,8 @@ grid: model
 	$(BIN)/polycompress run $(GRID) --out $(POLYCOMPRESS_RESULTS)
 
 book: grid _static/vega-offline.js
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	# --all: Sphinx re-reads only edited pages; results change without the pages changing
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab

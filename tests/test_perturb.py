@@ -84,3 +84,29 @@ def test_a_sample_is_perturbed_exactly_as_in_the_whole_split(mirror):
     sample = perturbed_test_sets("en", 7, root=mirror, scopes=("in_script",), rows=rows)["in_script"].dataset
     assert sample["tokens"] == whole.select(rows)["tokens"]
     assert sample["ner_tags"] == whole.select(rows)["ner_tags"]
+
+
+def test_without_a_mirror_everything_reads_the_hub(monkeypatch, mirror, tmp_path):
+    """No POLYCOMPRESS_DATA: loading and perturbation go through the hub loaders (stubbed here
+    with the real excerpts in the hub's schema, since this machine has no network)."""
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
+
+    calls = []
+
+    def fake_load_dataset(repo, config):
+        calls.append((repo, config))
+        ds, _ = load_language(config, root=mirror)
+        names = ds["train"].features["ner_tags"].feature.names
+        feats = Features({"tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=names))})
+        return DatasetDict({s: Dataset.from_dict({"tokens": ds[s]["tokens"], "ner_tags": ds[s]["ner_tags"]}, features=feats)
+                            for s in ds})
+
+    monkeypatch.delenv("POLYCOMPRESS_DATA", raising=False)
+    monkeypatch.setenv("POLYCOMPRESS_CACHE", str(tmp_path))
+    monkeypatch.setattr("datasets.load_dataset", fake_load_dataset)
+    ds, report = load_language("yo")
+    assert calls[0] == ("unimelb-nlp/wikiann", "yo") and report.source == "hub:unimelb-nlp/wikiann"
+    assert ds["test"]["tokens"] == load_language("yo", root=mirror)[0]["test"]["tokens"]
+    assert set(mirror_languages()) == set(languages.codes())  # the hub has every language
+    p = perturbed_test_sets("yo", 7, scopes=("in_language",))["in_language"]
+    assert p.available and (tmp_path / "pools" / "yo-hub.json").is_file()

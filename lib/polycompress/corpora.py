@@ -12,6 +12,7 @@ offline and online gives the same rows. Every example has ``tokens``, ``ner_tags
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
 from . import languages
 from .conll import CorpusFormatError, ReadReport, Sentence, read_conll
-from .settings import data_root
+from .settings import DATA_ENV, data_root
 from .tags import ALL_TYPES, COMMON_TYPES, check_tag, harmonise, label_names, mentions, repair_iob2
 
 SPLITS = ("train", "validation", "test")
@@ -159,10 +160,16 @@ def _to_dataset(code: str, sentences: list[Sentence], harmonised: bool, report: 
     )
 
 
+def default_source() -> str:
+    """"mirror" when ``POLYCOMPRESS_DATA`` names one, else "hub": where data comes from is a
+    property of the machine (the mirror copies the hub), not a parameter of a run."""
+    return "mirror" if os.environ.get(DATA_ENV) else "hub"
+
+
 def load_language(
     code: str,
     *,
-    source: str = "mirror",
+    source: str = "auto",
     layout: str | None = None,
     harmonise_tags: bool = True,
     strict: bool = False,
@@ -172,7 +179,8 @@ def load_language(
 
     Args:
         code: a code of ``data/languages.csv`` (``de``, ``yor``, ...).
-        source: ``"mirror"`` (files under ``POLYCOMPRESS_DATA`` or ``root``) or ``"hub"``.
+        source: ``"mirror"`` (files under ``POLYCOMPRESS_DATA`` or ``root``), ``"hub"``, or
+            ``"auto"``: the mirror if ``root`` is given or ``POLYCOMPRESS_DATA`` is set, else the hub.
         layout: mirror layout; defaults to the language's corpus. ``"wikiann-rahimi"`` reads
             the original WikiANN release of the same PAN-X data.
         harmonise_tags: map types outside PER/ORG/LOC (MasakhaNER DATE) to O, counted.
@@ -182,6 +190,8 @@ def load_language(
         The ``DatasetDict`` and a :class:`LoadReport` of every repair and mapping.
     """
     lang = languages.get(code)
+    if source == "auto":
+        source = "mirror" if root is not None else default_source()
     if source == "mirror":
         name = layout or lang.corpus
         if name not in LAYOUTS:

@@ -36,7 +36,7 @@ from datasets import Dataset
 
 from . import languages
 from .artifacts import write_json
-from .corpora import LAYOUTS, load_language
+from .corpora import LAYOUTS, default_source, load_language
 from .settings import cache_root, data_root
 from .tags import COMMON_TYPES, mentions
 
@@ -65,7 +65,10 @@ class Perturbed:
 
 
 def mirror_languages(root: Path | None = None) -> list[str]:
-    """Codes of the languages with a folder in the mirror (the possible donors)."""
+    """The possible donors: languages with a folder in the mirror, or, reading from the hub
+    (no mirror set), every language of ``data/languages.csv``."""
+    if root is None and default_source() == "hub":
+        return languages.codes()
     root = root or data_root()
     found = []
     for code in languages.codes():
@@ -101,10 +104,13 @@ _POOLS: dict[Path, dict[str, list[list[str]]]] = {}  # in-process copy of the di
 def mention_pool(code: str, root: Path | None = None) -> dict[str, list[list[str]]]:
     """Distinct training mentions of ``code`` by type, sorted; cached on disk per training file
     (and in memory: a Latin-script language alone has some 25 donor languages)."""
-    root = root or data_root()
-    layout = LAYOUTS[languages.get(code).corpus]
-    train_file = root / layout.folder / code / layout.files["train"]
-    cache = cache_root() / "pools" / f"{code}-{_fingerprint(train_file)}.json"
+    if root is None and default_source() == "hub":
+        cache = cache_root() / "pools" / f"{code}-hub.json"
+    else:
+        root = root or data_root()
+        layout = LAYOUTS[languages.get(code).corpus]
+        train_file = root / layout.folder / code / layout.files["train"]
+        cache = cache_root() / "pools" / f"{code}-{_fingerprint(train_file)}.json"
     if cache in _POOLS:
         return _POOLS[cache]
     if cache.is_file():
@@ -166,7 +172,6 @@ def perturbed_test_sets(code: str, seed: int, test: Dataset | None = None, root:
     ``test`` is the whole test split (loaded if None); ``rows`` picks the sentences to perturb
     (all if None), and the result holds those sentences in that order.
     """
-    root = root or data_root()
     if test is None:
         test = load_language(code, root=root)[0]["test"]
     available = mirror_languages(root)
