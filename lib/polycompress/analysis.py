@@ -13,7 +13,6 @@ import pandas as pd
 from . import languages
 
 RESULTS_ENV = "POLYCOMPRESS_RESULTS"
-KEYS = ["setting", "language", "test_set", "seed"]
 
 
 def results_path() -> Path:
@@ -30,26 +29,6 @@ def load_results(path: Path | str | None = None) -> pd.DataFrame:
     df = pd.read_parquet(path)
     meta = languages.table()[["code", "name", "corpus", "script", "family", "paper_train_size"]]
     return df.merge(meta.rename(columns={"code": "language"}), on="language", how="left")
-
-
-def versus_dense(df: pd.DataFrame) -> pd.DataFrame:
-    """Pruned rows with the dense F1 of the same setting, language, test set and seed, and
-    ``delta_f1`` (absolute) and ``relative_f1`` ((pruned - dense) / dense)."""
-    scored = df[df["f1"].notna()]
-    dense = scored[scored["method"] == "dense"][KEYS + ["f1"]].rename(columns={"f1": "dense_f1"})
-    pruned = scored[scored["method"] != "dense"].merge(dense, on=KEYS, how="inner")
-    pruned["delta_f1"] = pruned["f1"] - pruned["dense_f1"]
-    pruned["relative_f1"] = pruned["delta_f1"] / pruned["dense_f1"]
-    return pruned
-
-
-def robustness(df: pd.DataFrame) -> pd.DataFrame:
-    """Perturbed over regular F1 for every run, language and perturbation scope."""
-    scored = df[df["f1"].notna()]
-    regular = scored[scored["test_set"] == "regular"][["run_id", "language", "f1"]].rename(columns={"f1": "regular_f1"})
-    perturbed = scored[scored["test_set"] != "regular"].merge(regular, on=["run_id", "language"], how="inner")
-    perturbed["ratio"] = perturbed["f1"] / perturbed["regular_f1"]
-    return perturbed
 
 
 def scope_counts(config, label: str, num_labels: int = 7) -> dict:
