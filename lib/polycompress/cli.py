@@ -55,17 +55,12 @@ def _model_prepare(args: argparse.Namespace) -> int:
 
 
 def _model_trim(args: argparse.Namespace) -> int:
-    from .corpora import load_language
+    from .corpora import corpus_words
     from .encoders import vocab
     from .models import resolve
 
     folder = resolve(args.source)
-    words = []
-    for code in args.languages:
-        ds, _ = load_language(code)
-        for split in ds.values():
-            for tokens in split["tokens"]:
-                words.extend(tokens)
+    words = [w for code in args.languages for w in corpus_words(code)]
     r = vocab.trim(folder, words, Path(args.out))
     print(f"kept {r.pieces_after:,} of {r.pieces_before:,} pieces; parameters {r.parameters_before:,} -> {r.parameters_after:,}")
     print(f"checked {r.words_checked:,} distinct words: {r.words_segmented_differently} segmented differently")
@@ -93,9 +88,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _perturb(args: argparse.Namespace) -> int:
     from . import languages
-    from .perturb import export, mirror_languages
+    from .perturb import export, available_languages
 
-    codes = args.languages or mirror_languages()
+    codes = args.languages or available_languages()
     for code in codes:
         languages.get(code)  # unknown codes fail before any work
     table = export(codes, Path(args.out), args.seed)

@@ -44,6 +44,23 @@ class ReadReport:
     repaired_lines: list[int] = field(default_factory=list)
 
 
+def check_token(token: str, tag: str, types: tuple[str, ...], strict: bool) -> bool:
+    """The per-token rules shared by files and hub rows: False means drop (and count) the token.
+
+    Raises ValueError, which the caller locates, for an unknown tag or an empty token that is
+    tagged, or any empty token in strict mode. MasakhaNER 2.0 Xhosa has two O-tagged empty
+    tokens: they carry no text and no label, so they are dropped and counted.
+    """
+    problem = check_tag(tag, types)
+    if problem:
+        raise ValueError(problem)
+    if not token:
+        if strict or tag != "O":
+            raise ValueError(f"empty token tagged {tag!r}")
+        return False
+    return True
+
+
 def read_conll(
     path: Path | str,
     *,
@@ -112,20 +129,17 @@ def read_conll(
                 path, number, f"expected 2 columns separated by {separator!r}, found {len(parts)}: {line!r}"
             )
         token, tag = parts
-        if not token:
-            # MasakhaNER 2.0 Xhosa has two such lines; an O-tagged empty token carries no
-            # text and no label, so it is dropped and counted (strict mode rejects it).
-            if strict or tag != "O":
-                raise CorpusFormatError(path, number, f"empty token tagged {tag!r}")
+        try:
+            keep = check_token(token, tag, types, strict)
+        except ValueError as err:
+            raise CorpusFormatError(path, number, str(err)) from None
+        if not keep:
             report.empty_tokens_dropped += 1
             continue
         if token_prefix is not None:
             if not token.startswith(token_prefix):
                 raise CorpusFormatError(path, number, f"token {token!r} lacks the prefix {token_prefix!r}")
             token = token[len(token_prefix):]
-        problem = check_tag(tag, types)
-        if problem:
-            raise CorpusFormatError(path, number, problem)
         if not tokens:
             start = number
         tokens.append(token)

@@ -21,9 +21,9 @@ import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
 from . import languages
-from .conll import CorpusFormatError, ReadReport, Sentence, read_conll
+from .conll import CorpusFormatError, ReadReport, Sentence, check_token, read_conll
 from .settings import DATA_ENV, data_root
-from .tags import ALL_TYPES, COMMON_TYPES, check_tag, harmonise, label_names, mentions, repair_iob2
+from .tags import ALL_TYPES, COMMON_TYPES, harmonise, label_names, mentions, repair_iob2
 
 SPLITS = ("train", "validation", "test")
 
@@ -264,12 +264,11 @@ def from_hub_dataset(
             where = (f"{source}/{split}", row + 1)
             tokens, tags = [], []
             for token, tag in zip(ex["tokens"], (label.int2str(i) for i in ex["ner_tags"])):
-                problem = check_tag(tag, ALL_TYPES)
-                if problem:
-                    raise CorpusFormatError(*where, problem)
-                if not token:  # the same rule as for files (conll.read_conll)
-                    if strict or tag != "O":
-                        raise CorpusFormatError(*where, f"empty token tagged {tag!r}")
+                try:
+                    keep = check_token(token, tag, ALL_TYPES, strict)
+                except ValueError as err:
+                    raise CorpusFormatError(*where, str(err)) from None
+                if not keep:
                     dropped += 1
                     continue
                 tokens.append(token)
@@ -305,6 +304,12 @@ def subsample_indices(total: int, n: int, seed: int) -> np.ndarray:
     if n > total:
         raise ValueError(f"cannot draw {n} sentences from a split of {total}")
     return np.sort(np.random.default_rng(seed).permutation(total)[:n])
+
+
+def corpus_words(code: str) -> list[str]:
+    """Every token of every split of ``code`` (with repeats), from the default source."""
+    ds, _ = load_language(code)
+    return [w for split in ds.values() for tokens in split["tokens"] for w in tokens]
 
 
 def mention_counts(ds: Dataset) -> Counter:

