@@ -33,9 +33,9 @@ from polycompress.corpora import load_language, subsample
 from polycompress.encoders.vocab import trim
 from polycompress.experiment import vocabulary_words
 from polycompress.models import resolve
-from polycompress.pruning import METHODS, derived_schedule, scope_parameters
+from polycompress.pruning import METHODS, derived_schedule
 from polycompress.settings import cache_root
-from polycompress.training import IGNORE, Encoded, encode, train
+from polycompress.training import Encoded, encode, train
 
 LANG, N_SENT, WARMUP, STEPS = "de", 2000, 3, 30
 
@@ -76,8 +76,6 @@ def our_loop(fresh, tok, data: Encoded, method: str) -> dict:
     pruner = None
     if method == "imp":
         pruner = METHODS["imp"](model, derived_schedule(steps, 0.9), "incl_embeddings", "per_tensor")
-    tokens_per_step = []
-
     result = train(model, data, epochs=epochs, batch_size=32, learning_rate=5e-5, weight_decay=0.0, seed=0,
                    pad_id=tok.pad_token_id, after_step=pruner.step if pruner else None, progress=False)
     t = [r["seconds"] for r in result.curve]

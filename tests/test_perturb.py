@@ -4,7 +4,7 @@ import pytest
 
 from polycompress import languages
 from polycompress.corpora import load_language
-from polycompress.perturb import SCOPES, donor_languages, gallery, mention_pool, mirror_languages, perturbed_test_sets
+from polycompress.perturb import SCOPES, donor_languages, gallery, mention_pool, available_languages, perturbed_test_sets
 from polycompress.tags import iob2_violations, mentions
 
 
@@ -19,7 +19,7 @@ def sets(mirror):
 
 
 def test_donors_follow_script_and_family(mirror):
-    available = mirror_languages(mirror)
+    available = available_languages(mirror)
     assert donor_languages("en", "in_language", available) == ["en"]
     assert set(donor_languages("en", "in_script", available)) == {
         c for c in available if c != "en" and languages.get(c).corpus == "panx" and languages.get(c).script == "Latn"}
@@ -39,7 +39,7 @@ def test_unavailable_sets_say_why(sets):
 def test_invariants(mirror, sets):
     for code, by_scope in sets.items():
         original = load_language(code, root=mirror)[0]["test"]
-        for scope, p in by_scope.items():
+        for p in by_scope.values():
             if not p.available:
                 continue
             allowed = {}
@@ -107,6 +107,6 @@ def test_without_a_mirror_everything_reads_the_hub(monkeypatch, mirror, tmp_path
     ds, report = load_language("yo")
     assert calls[0] == ("unimelb-nlp/wikiann", "yo") and report.source == "hub:unimelb-nlp/wikiann"
     assert ds["test"]["tokens"] == load_language("yo", root=mirror)[0]["test"]["tokens"]
-    assert set(mirror_languages()) == set(languages.codes())  # the hub has every language
+    assert set(available_languages()) == set(languages.codes())  # the hub has every language
     p = perturbed_test_sets("yo", 7, scopes=("in_language",))["in_language"]
     assert p.available and (tmp_path / "pools" / "yo-hub.json").is_file()

@@ -9,7 +9,7 @@ def test_first_piece_labelling(e5_folder):
 
     tok = AutoTokenizer.from_pretrained(e5_folder)
     enc = encode(tok, [["Wolfgang", "Amadeus", "Mozart", "lebte"]], [[1, 2, 2, 0]], max_length=64)
-    ids, labels, first = enc.input_ids[0], enc.labels[0], enc.first[0]
+    labels, first = enc.labels[0], enc.first[0]
     assert labels[0] == IGNORE and labels[-1] == IGNORE  # <s> and </s>
     assert [labels[f] for f in first] == [1, 2, 2, 0]
     assert sum(1 for x in labels if x != IGNORE) == 4  # only first pieces carry labels

@@ -64,7 +64,7 @@ class Perturbed:
         return self.dataset is not None
 
 
-def mirror_languages(root: Path | None = None) -> list[str]:
+def available_languages(root: Path | None = None) -> list[str]:
     """The possible donors: languages with a folder in the mirror, or, reading from the hub
     (no mirror set), every language of ``data/languages.csv``."""
     if root is None and default_source() == "hub":
@@ -174,7 +174,7 @@ def perturbed_test_sets(code: str, seed: int, test: Dataset | None = None, root:
     """
     if test is None:
         test = load_language(code, root=root)[0]["test"]
-    available = mirror_languages(root)
+    available = available_languages(root)
     names = test.features["ner_tags"].feature.names
     picked = test if rows is None else test.select(rows)
     needed = sorted({k for tags in picked["ner_tags"] for k, _, _ in mentions([names[i] for i in tags])})
@@ -211,7 +211,7 @@ def perturbed_test_sets(code: str, seed: int, test: Dataset | None = None, root:
 
 def donor_words(code: str, root: Path | None = None) -> list[str]:
     """Every token a perturbed test set of ``code`` can contain beyond its own test split."""
-    available = mirror_languages(root)
+    available = available_languages(root)
     donors = {d for scope in SCOPES for d in donor_languages(code, scope, available)}
     return [w for d in sorted(donors) for forms in mention_pool(d, root).values() for form in forms for w in form]
 
