@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
+from seqeval.metrics.sequence_labeling import get_entities
 
 from .tags import COMMON_TYPES, mentions
 
@@ -45,3 +47,21 @@ def entity_overlap(train_forms: Sequence[str], test_forms: Sequence[str]) -> dic
         "unique": sum(f in seen for f in distinct) / len(distinct) if distinct else float("nan"),
         "occurrences": sum(f in seen for f in test_forms) / len(test_forms) if test_forms else float("nan"),
     }
+
+
+def sentence_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> np.ndarray:
+    """Per sentence: correct, predicted and gold mentions, shape (n_sentences, 3), int.
+
+    The same mentions seqeval counts (its default mode), so that summed over sentences they
+    give its micro F1: ``2 * correct / (predicted + gold)``. Resampling sentences and summing
+    these rows is how the bootstrap recomputes F1 without re-running seqeval.
+    """
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(gold)} gold and {len(pred)} predicted sentences")
+    out = np.zeros((len(gold), 3), dtype=np.int64)
+    for k, (g, p) in enumerate(zip(gold, pred)):
+        if len(g) != len(p):
+            raise ValueError(f"sentence {k}: {len(g)} gold and {len(p)} predicted tags")
+        true, found = set(get_entities(list(g))), set(get_entities(list(p)))
+        out[k] = (len(true & found), len(found), len(true))
+    return out

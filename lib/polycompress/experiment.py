@@ -5,8 +5,10 @@
     experiment.run(RunConfig(languages=("sw",), setting="monolingual"), "results/scratch")
 
 The run's folder holds ``params.json`` (canonical parameters), ``sparsity.csv``, ``curve.csv``,
-``rows.parquet`` (its rows of the results table) and, written last, ``done.json``; a folder
-without ``done.json`` is an unfinished run and is redone.
+``rows.parquet`` (its rows of the results table), ``predictions.parquet`` (every test sentence's
+gold and predicted tags, for paired bootstrap intervals), ``embedding_rows.csv`` (the share of each
+language's embedding rows zeroed, :mod:`polycompress.pruning.rows`) and, written last,
+``done.json``; a folder without ``done.json`` is an unfinished run and is redone.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from .corpora import corpus_words, load_language, subsample, subsample_indices
 from .evaluation import entity_overlap, score, surface_forms
 from .perturb import SCOPES, donor_words, perturbed_test_sets
 from .pruning import METHODS, SparsityReport, derived_schedule, paper_schedule
+from .pruning.rows import language_rows, mention_words
 from .settings import cache_root
 from .training import encode, predict, total_steps, train
 
@@ -40,11 +43,14 @@ RESULT_COLUMNS = [
     "sparsity_share_of_all", "train_size", "epochs", "words_unscored", "test_set_note",
 ]
 TEST_SETS = ("regular", *SCOPES)
+PREDICTION_COLUMNS = ["run_id", "language", "test_set", "sentence", "gold", "pred"]
 
 
 @dataclass
 class RunOutput:
     rows: pd.DataFrame
+    predictions: pd.DataFrame  # PREDICTION_COLUMNS; ``sentence`` indexes the regular test sample
+    embedding_rows: pd.DataFrame  # pruning.rows.ROW_COLUMNS
     sparsity: SparsityReport
     curve: pd.DataFrame
     seconds: float
@@ -140,7 +146,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
     )
     report = pruner.report()
 
-    rows = []
+    rows, predictions = [], []
     for code in config.languages:
         train_forms = surface_forms(train_sets[code]["tokens"], [[names[i] for i in t] for t in train_sets[code]["ner_tags"]])
         for test_name in TEST_SETS:
@@ -160,6 +166,8 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
             enc = encode(tokenizer, test["tokens"], test["ner_tags"], EVAL_MAX_LENGTH)
             pred_ids = predict(model, enc, EVAL_BATCH, tokenizer.pad_token_id)
             pred = [[names[i] if i >= 0 else "O" for i in p] for p in pred_ids]  # unscored words -> O, counted
+            predictions += [{"run_id": config.run_id, "language": code, "test_set": test_name, "sentence": k,
+                             "gold": g, "pred": p} for k, (g, p) in enumerate(zip(gold, pred))]
             overlap = entity_overlap(train_forms, surface_forms(test["tokens"], gold))
             rows.append({
                 **common, **score(gold, pred), "n_sentences": len(test),
@@ -167,15 +175,37 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
                 "words_unscored": enc.words_cut, "test_set_note": "",
             })
     table = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
+    predictions = pd.DataFrame(predictions, columns=PREDICTION_COLUMNS)
+    embedding = embedding_report(model, tokenizer, config, train_sets, test_sets, names)
     curve = pd.DataFrame(result.curve)
     seconds = time.perf_counter() - start
     write_csv(out_dir / "sparsity.csv", report.table())
     write_csv(out_dir / "curve.csv", curve)
     write_parquet(out_dir / "rows.parquet", table)
+    write_parquet(out_dir / "predictions.parquet", predictions)
+    write_csv(out_dir / "embedding_rows.csv", embedding)
     write_json(out_dir / "done.json", {
         "run_id": config.run_id, "seconds": round(seconds, 1), "train_seconds": round(result.seconds, 1),
         "steps": result.steps, "train_tokens": result.tokens, "padded_tokens": result.padded_tokens,
         "words_cut_in_training": data.words_cut, "schedule": schedule.__dict__, "mask_updates": pruner.history,
         "model_folder": folder, "torch_threads": torch.get_num_threads(),
     })
-    return RunOutput(table, report, curve, seconds)
+    return RunOutput(table, predictions, embedding, report, curve, seconds)
+
+
+def embedding_report(model, tokenizer, config: RunConfig, train_sets: dict, test_sets: dict, names: list[str]) -> pd.DataFrame:
+    """Share of each language's word-embedding rows zeroed (all of its text; its mentions).
+
+    "Its text" is what the run fed the model: the training sample and the regular test sample.
+    """
+    groups = {}
+    for code in config.languages:
+        parts = [train_sets[code], test_sets[code]["regular"]]
+        sentences = [t for part in parts for t in part["tokens"]]
+        mention_lists = [w for part in parts
+                         for w in mention_words(part["tokens"], [[names[i] for i in t] for t in part["ner_tags"]])]
+        groups[code] = {"vocabulary": sentences, "mentions": mention_lists}
+    weight = model.get_input_embeddings().weight
+    table = language_rows(weight, tokenizer, groups)
+    table.insert(0, "run_id", config.run_id)
+    return table

@@ -1,13 +1,15 @@
 """Run a grid: one papermill execution of the experiment notebook per run, resumable.
 
 ``OUT/runs/<run_id>/`` holds each run's files and its executed notebook; ``OUT/results.parquet``
-is rebuilt (atomically) from every finished run after each run, so a grid killed at any point
+(with ``OUT/predictions.parquet`` and ``OUT/embedding_rows.parquet``) is rebuilt (atomically) from
+every finished run of the current engine version after each run, so a grid killed at any point
 and started again finishes with no lost and no duplicated rows. A failing run writes
 ``error.json`` and the grid goes on; it is tried again on the next invocation.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time
@@ -19,8 +21,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from .artifacts import write_json, write_parquet
-from .config import RunConfig
-from .experiment import RESULT_COLUMNS
+from .config import ENGINE_VERSION, RunConfig
+from .experiment import PREDICTION_COLUMNS, RESULT_COLUMNS
+from .pruning.rows import ROW_COLUMNS
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "book" / "experiments" / "finetune_prune.md"
 
@@ -62,13 +65,44 @@ def execute(config: RunConfig, directory: Path, notebook: Path = NOTEBOOK, strea
     source.unlink()
 
 
+#: the grid-level tables collect() writes: file name -> (file in each run, its columns)
+TABLES = {
+    "results.parquet": ("rows.parquet", RESULT_COLUMNS),
+    "predictions.parquet": ("predictions.parquet", PREDICTION_COLUMNS),
+    "embedding_rows.parquet": ("embedding_rows.csv", ["run_id", *ROW_COLUMNS]),
+}
+
+
+def finished_runs(out: Path) -> tuple[list[Path], list[Path]]:
+    """Folders of finished runs under ``out``: (current engine version, older versions).
+
+    Runs of an older engine stay on disk (their parameters hash to other ids) but are never
+    mixed into the tables: the engine changed what they would now give.
+    """
+    current, stale = [], []
+    for done in sorted(Path(out).glob("runs/*/done.json")):
+        params = json.loads((done.parent / "params.json").read_text())
+        (current if params.get("engine_version") == ENGINE_VERSION else stale).append(done.parent)
+    return current, stale
+
+
 def collect(out: Path) -> pd.DataFrame:
-    """The results table: the rows of every finished run, rebuilt from the run folders."""
-    frames = [pd.read_parquet(p.parent / "rows.parquet")
-              for p in sorted(Path(out).glob("runs/*/done.json"))]
-    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RESULT_COLUMNS)
-    write_parquet(Path(out) / "results.parquet", table)
-    return table
+    """The results table (and the grid's predictions and embedding rows), rebuilt from the run folders."""
+    runs, stale = finished_runs(out)
+    if stale:
+        tqdm.write(f"{len(stale)} finished run(s) of an older engine version under {out}/runs left out "
+                   f"of the tables (engine version is now {ENGINE_VERSION})", file=sys.stderr)
+    tables = {}
+    for name, (member, columns) in TABLES.items():
+        frames = [_read(run / member) for run in runs if (run / member).is_file()]
+        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+        write_parquet(Path(out) / name, table)
+        tables[name] = table
+    return tables["results.parquet"]
+
+
+def _read(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
 
 
 def run_grid(configs: list[RunConfig], out: Path | str, progress: bool = True, stream: bool = True) -> GridSummary:

@@ -121,7 +121,9 @@ def train(
         {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": weight_decay},
         {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
-    optimizer = torch.optim.AdamW(groups, lr=learning_rate)
+    # fused: one kernel over all tensors, measured 0.023 s vs 0.131 s per step on 53M
+    # parameters here (benchmarks/train_speed.py); same update rule, float rounding differs
+    optimizer = torch.optim.AdamW(groups, lr=learning_rate, fused=True)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / steps))
     rng = np.random.default_rng(seed)
     lengths = [len(x) for x in data.input_ids]
