@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from seqeval.metrics import f1_score
 
 from polycompress import experiment
 from polycompress.config import RunConfig
@@ -40,6 +41,23 @@ def test_smoke_grid_survives_kill_9_and_resumes(smoke_grid):
             assert (folder / name).is_file(), (c.run_id, name)
         sparsity = pd.read_csv(folder / "sparsity.csv").set_index("tensor")
         assert sparsity.loc["(scope)", "achieved"] == pytest.approx(c.sparsity, abs=1e-6)
+
+    # the stored predictions give back every scored row's F1 (what the bootstrap resamples)
+    predictions = pd.read_parquet(out / "predictions.parquet")
+    assert not predictions.duplicated(["run_id", "language", "test_set", "sentence"]).any()
+    for row in table[table["f1"].notna()].itertuples():
+        p = predictions[(predictions["run_id"] == row.run_id) & (predictions["language"] == row.language)
+                        & (predictions["test_set"] == row.test_set)]
+        assert len(p) == row.n_sentences
+        assert f1_score([list(g) for g in p["gold"]], [list(x) for x in p["pred"]]) == pytest.approx(row.f1)
+    # embedding rows: a dense run keeps the few exact zeros of the 4-bit source weights; with
+    # the embeddings pruned to 50%, about half of each language's entries are zero
+    rows = pd.read_parquet(out / "embedding_rows.parquet").merge(
+        table.drop_duplicates("run_id")[["run_id", "method", "scope"]], on="run_id")
+    assert set(rows["pieces"]) == {"vocabulary", "mentions"} and (rows["rows"] > 0).all()
+    assert (rows.loc[rows["method"] == "dense", "entries_zero"] < 0.1).all()
+    pruned_rows = rows[rows["scope"] == "incl_embeddings"]
+    assert len(pruned_rows) and pruned_rows["entries_zero"].between(0.3, 0.7).all()
 
     again = polycompress("run", "smoke", "--out", str(out), "--quiet")
     assert f"ran 0, skipped {len(configs)}" in again.stdout

@@ -84,3 +84,22 @@ def test_dense_prunes_nothing(tiny_bert):
     pruner = METHODS["dense"](tiny_bert, None, "partial", "per_tensor")
     pruner.step(0)
     assert pruner.report().achieved == 0.0
+
+
+def test_zeroed_rows_counts_rows_and_uses():
+    from collections import Counter
+
+    import torch
+
+    from polycompress.pruning.rows import zeroed_rows
+
+    weight = torch.ones(5, 4)
+    weight[1] = 0  # a whole row pruned
+    weight[2, :2] = 0  # half a row
+    stats = zeroed_rows(weight, Counter({1: 1, 2: 3, 3: 4}))
+    assert stats["rows"] == 3
+    assert stats["rows_all_zero"] == pytest.approx(1 / 3)
+    assert stats["entries_zero"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert stats["entries_zero_by_use"] == pytest.approx((1 * 1 + 0.5 * 3) / 8)
+    with pytest.raises(ValueError, match="outside"):
+        zeroed_rows(weight, Counter({7: 1}))

@@ -5,6 +5,7 @@ The chapters never compute a number inline that a reader could not find here.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -16,19 +17,72 @@ RESULTS_ENV = "POLYCOMPRESS_RESULTS"
 
 
 def results_path() -> Path:
-    """``$POLYCOMPRESS_RESULTS`` (a grid's output folder), default ``results/default``."""
-    return Path(os.environ.get(RESULTS_ENV, "results/default")) / "results.parquet"
+    """The results table of the grid ``$POLYCOMPRESS_RESULTS`` (default ``results/default``)."""
+    return grid_folder() / "results.parquet"
+
+
+def grid_folder() -> Path:
+    """``$POLYCOMPRESS_RESULTS``: a grid's output folder, default ``results/default``."""
+    return Path(os.environ.get(RESULTS_ENV, "results/default"))
+
+
+def _grid_table(name: str, path: Path | str | None) -> pd.DataFrame:
+    path = Path(path) if path else grid_folder() / name
+    if not path.is_file():
+        raise FileNotFoundError(f"no {name} at {path}: run a grid first (make book runs the default one), "
+                                f"or point {RESULTS_ENV} at a grid's output folder")
+    return pd.read_parquet(path)
+
+
+def _with_language_facts(df: pd.DataFrame) -> pd.DataFrame:
+    meta = languages.table()[["code", "name", "corpus", "script", "family", "paper_train_size"]]
+    return df.merge(meta.rename(columns={"code": "language"}), on="language", how="left")
 
 
 def load_results(path: Path | str | None = None) -> pd.DataFrame:
     """The results table with each language's corpus, script, family and paper size bucket."""
-    path = Path(path) if path else results_path()
-    if not path.is_file():
-        raise FileNotFoundError(f"no results at {path}: run a grid first (make book runs the default one), "
-                                f"or point {RESULTS_ENV} at a grid's output folder")
-    df = pd.read_parquet(path)
-    meta = languages.table()[["code", "name", "corpus", "script", "family", "paper_train_size"]]
-    return df.merge(meta.rename(columns={"code": "language"}), on="language", how="left")
+    return _with_language_facts(_grid_table("results.parquet", path))
+
+
+def load_predictions(path: Path | str | None = None) -> pd.DataFrame:
+    """Every scored test sentence of the grid: run_id, language, test_set, sentence, gold, pred."""
+    return _grid_table("predictions.parquet", path)
+
+
+def load_embedding_rows(path: Path | str | None = None, results: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Share of each language's embedding rows zeroed per run (:mod:`polycompress.pruning.rows`),
+    with the run's setting, method, scope and sparsity and the language's script and family."""
+    rows = _grid_table("embedding_rows.parquet", path)
+    results = load_results() if results is None else results
+    runs = results.drop_duplicates("run_id")[["run_id", "setting", "method", "scope", "target_sparsity", "seed"]]
+    return _with_language_facts(rows.merge(runs, on="run_id", how="left", validate="many_to_one"))
+
+
+def corpus_overlap(codes: list[str]) -> pd.DataFrame:
+    """Entity overlap of whole corpora: per language, the share of its test mentions (distinct
+    surface forms; every occurrence) that also occur as training mentions, full splits.
+
+    The paper's Figure 9 relates this to F1; it trained on full splits, so this (unlike a
+    run's sub-sample) is the overlap its models saw. Cached on disk per corpus file.
+    """
+    from .artifacts import write_json
+    from .corpora import load_language, source_fingerprint
+    from .evaluation import entity_overlap, surface_forms
+    from .settings import cache_root
+
+    rows = []
+    for code in codes:
+        cache = cache_root() / "overlap" / f"{code}-{source_fingerprint(code)}.json"
+        if not cache.is_file():
+            ds, _ = load_language(code)
+            forms = {}
+            for split in ("train", "test"):
+                names = ds[split].features["ner_tags"].feature.names
+                forms[split] = surface_forms(ds[split]["tokens"], [[names[i] for i in t] for t in ds[split]["ner_tags"]])
+            write_json(cache, {"language": code, **entity_overlap(forms["train"], forms["test"]),
+                               "train_mentions": len(forms["train"]), "test_mentions": len(forms["test"])})
+        rows.append(json.loads(cache.read_text()))
+    return pd.DataFrame(rows)
 
 
 def scope_counts(config, label: str, num_labels: int = 7) -> dict:

@@ -12,6 +12,7 @@ offline and online gives the same rows. Every example has ``tokens``, ``ner_tags
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -164,6 +165,20 @@ def default_source() -> str:
     """"mirror" when ``POLYCOMPRESS_DATA`` names one, else "hub": where data comes from is a
     property of the machine (the mirror copies the hub), not a parameter of a run."""
     return "mirror" if os.environ.get(DATA_ENV) else "hub"
+
+
+def source_fingerprint(code: str) -> str:
+    """Names the data ``load_language(code)`` would read now: "hub", or the mirror files' paths,
+    sizes and modification times hashed (a cache key that changes when the files do)."""
+    if default_source() == "hub":
+        return "hub"
+    lay = LAYOUTS[languages.get(code).corpus]
+    parts = []
+    for name in lay.files.values():
+        path = data_root() / lay.folder / code / name
+        st = path.stat()
+        parts.append(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}")
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
 def load_language(

@@ -1,0 +1,124 @@
+"""Paired comparisons of runs, with bootstrap intervals, and the verdict rule of the scorecard.
+
+A *pair* is two runs scored on the same test sentences of one language and test set: a pruned
+run against the dense run of the same setting, training languages and seed (:func:`dense_pairs`),
+or a multilingual run against the monolingual run of the same language, method, scope, sparsity
+and seed (:func:`setting_pairs`). :func:`paired_intervals` gives each pair ``F1(b) - F1(a)`` with
+a paired bootstrap interval over test sentences (:mod:`polycompress.intervals`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .evaluation import sentence_counts
+from .intervals import N_RESAMPLES, paired_difference
+
+PAIR_KEYS = ["language", "test_set"]
+VERDICTS = ("holds", "holds in part", "cannot tell", "mixed", "does not hold")
+
+
+def _scored(results: pd.DataFrame) -> pd.DataFrame:
+    cols = ["run_id", "setting", "train_languages", "language", "method", "scope", "target_sparsity", "seed",
+            "test_set", "f1"]
+    return results.loc[results["f1"].notna(), cols]
+
+
+def dense_pairs(results: pd.DataFrame) -> pd.DataFrame:
+    """Every pruned (run, language, test set) with its dense twin: ``run_a`` dense, ``run_b`` pruned."""
+    s = _scored(results)
+    keys = ["setting", "train_languages", "seed", *PAIR_KEYS]
+    dense = s[s["method"] == "dense"][keys + ["run_id"]].rename(columns={"run_id": "run_a"})
+    pruned = s[s["method"] != "dense"].rename(columns={"run_id": "run_b"})
+    out = pruned.merge(dense, on=keys, how="inner", validate="many_to_one")
+    return out[["run_a", "run_b", "setting", "method", "scope", "target_sparsity", "seed", *PAIR_KEYS]]
+
+
+def setting_pairs(results: pd.DataFrame) -> pd.DataFrame:
+    """Every language trained both ways: ``run_a`` monolingual, ``run_b`` multilingual, same
+    method, scope, sparsity and seed. Dense runs have scope "none" in both settings."""
+    s = _scored(results)
+    keys = ["method", "scope", "target_sparsity", "seed", *PAIR_KEYS]
+    mono = s[s["setting"] == "monolingual"][keys + ["run_id"]].rename(columns={"run_id": "run_a"})
+    multi = s[s["setting"] == "multilingual"][keys + ["run_id"]].rename(columns={"run_id": "run_b"})
+    return mono.merge(multi, on=keys, how="inner", validate="one_to_one")[["run_a", "run_b", *keys]]
+
+
+def scope_pairs(results: pd.DataFrame) -> pd.DataFrame:
+    """Pruned runs that differ only in scope: ``run_a`` partial, ``run_b`` incl_embeddings (same
+    setting, training languages, method, sparsity and seed)."""
+    s = _scored(results)
+    keys = ["setting", "train_languages", "method", "target_sparsity", "seed", *PAIR_KEYS]
+    part = s[s["scope"] == "partial"][keys + ["run_id"]].rename(columns={"run_id": "run_a"})
+    emb = s[s["scope"] == "incl_embeddings"][keys + ["run_id"]].rename(columns={"run_id": "run_b"})
+    return part.merge(emb, on=keys, how="inner", validate="one_to_one")[["run_a", "run_b", *keys]]
+
+
+def counts_by_run(predictions: pd.DataFrame) -> dict[tuple[str, str, str], tuple[np.ndarray, list]]:
+    """(run_id, language, test_set) -> (per-sentence counts (n, 3), gold tags in sentence order)."""
+    out = {}
+    for key, group in predictions.groupby(["run_id", "language", "test_set"], sort=False):
+        group = group.sort_values("sentence")
+        if not np.array_equal(group["sentence"].to_numpy(), np.arange(len(group))):
+            raise ValueError(f"predictions of {key} do not number their sentences 0..{len(group) - 1}")
+        gold = [list(g) for g in group["gold"]]
+        out[key] = (sentence_counts(gold, [list(p) for p in group["pred"]]), gold)
+    return out
+
+
+def paired_intervals(pairs: pd.DataFrame, predictions: pd.DataFrame, n_resamples: int = N_RESAMPLES,
+                     seed: int = 0) -> pd.DataFrame:
+    """``pairs`` with ``f1_a``, ``f1_b``, ``difference`` (b - a), ``low``, ``high``, ``verdict``.
+
+    Refuses a pair whose two runs were not scored on the same gold sentences: such a
+    difference would not be paired.
+    """
+    counts = counts_by_run(predictions[predictions["run_id"].isin(set(pairs["run_a"]) | set(pairs["run_b"]))])
+    rows = []
+    for pair in pairs.itertuples(index=False):
+        a = counts.get((pair.run_a, pair.language, pair.test_set))
+        b = counts.get((pair.run_b, pair.language, pair.test_set))
+        if a is None or b is None:
+            raise KeyError(f"no predictions for {pair.language}/{pair.test_set} of run "
+                           f"{pair.run_a if a is None else pair.run_b}")
+        if a[1] != b[1]:
+            raise ValueError(f"runs {pair.run_a} and {pair.run_b} were scored on different "
+                             f"{pair.language}/{pair.test_set} sentences")
+        d = paired_difference(a[0], b[0], n_resamples=n_resamples, seed=seed)
+        rows.append({"f1_a": d.f1_a, "f1_b": d.f1_b, "difference": d.difference, "low": d.low, "high": d.high,
+                     "n_sentences": d.n_sentences, "verdict": d.verdict})
+    return pd.concat([pairs.reset_index(drop=True), pd.DataFrame(rows, index=range(len(pairs)))], axis=1)
+
+
+def seed_spread(intervals: pd.DataFrame, keys: Iterable[str]) -> pd.DataFrame:
+    """Per cell of ``keys`` (without ``seed``): seeds, mean difference and its standard
+    deviation across seeds (NaN with one seed: the spread is then unknown, not zero)."""
+    keys = [k for k in keys if k != "seed"]
+    g = intervals.groupby(keys)["difference"]
+    return g.agg(seeds="count", mean_difference="mean", seed_sd="std").reset_index()
+
+
+def verdict(directions: Iterable[str], expected: str) -> str:
+    """The scorecard's rule over the paired intervals of one claim's cells.
+
+    ``directions`` are :attr:`Difference.verdict` values ("higher", "lower", "no clear
+    difference"); ``expected`` is the direction the claim predicts. Every cell clearly in the
+    expected direction: "holds"; some, the rest unclear: "holds in part"; none clear:
+    "cannot tell"; cells clearly against it and none clearly for it: "does not hold"; cells
+    clearly each way: "mixed".
+    """
+    if expected not in ("higher", "lower"):
+        raise ValueError(f"expected must be 'higher' or 'lower', not {expected!r}")
+    d = list(directions)
+    if not d:
+        return "cannot tell"
+    against = "lower" if expected == "higher" else "higher"
+    agree = d.count(expected)
+    if against in d:
+        return "mixed" if agree else "does not hold"
+    if agree == len(d):
+        return "holds"
+    return "holds in part" if agree else "cannot tell"

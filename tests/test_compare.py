@@ -1,0 +1,119 @@
+"""Paired bootstrap intervals, run pairing and the scorecard's verdict rule."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from seqeval.metrics import f1_score
+
+from polycompress import compare
+from polycompress.evaluation import sentence_counts
+from polycompress.intervals import micro_f1, paired_difference
+
+GOLD = [["B-PER", "I-PER", "O"], ["O", "B-LOC"], ["B-ORG", "O", "O"], ["O", "O", "O"]]
+WORSE = [["B-PER", "O", "O"], ["O", "B-LOC"], ["I-ORG", "O", "B-LOC"], ["O", "O", "O"]]
+
+
+def test_sentence_counts_sum_to_seqeval_micro_f1(mirror):
+    from polycompress.conll import read_conll
+    from polycompress.tags import COMMON_TYPES
+
+    sentences, _ = read_conll(mirror / "panx" / "sw" / "test.tsv", separator="\t", types=COMMON_TYPES)
+    gold = [list(s.tags) for s in sentences]
+    # a noisy prediction: a fifth of the tags replaced, some by an I- with no B- before it
+    rng = np.random.default_rng(0)
+    pred = [[t if rng.random() > 0.2 else rng.choice(["O", "B-LOC", "I-PER"]) for t in g] for g in gold]
+    counts = sentence_counts(gold, pred)
+    assert counts.shape == (len(gold), 3)
+    assert micro_f1(*counts.T) == pytest.approx(f1_score(gold, pred))
+
+
+def test_paired_interval_is_zero_for_identical_models_and_excludes_zero_for_a_clear_loss():
+    a = sentence_counts(GOLD * 50, GOLD * 50)
+    same = paired_difference(a, a)
+    assert same.difference == same.low == same.high == 0 and same.verdict == "no clear difference"
+    worse = paired_difference(a, sentence_counts(GOLD * 50, WORSE * 50))
+    assert worse.high < 0 and worse.verdict == "lower"
+    assert worse.low <= worse.difference <= worse.high
+    # reversed roles, same sentences: the mirror image
+    better = paired_difference(sentence_counts(GOLD * 50, WORSE * 50), a)
+    assert better.difference == pytest.approx(-worse.difference) and better.verdict == "higher"
+
+
+def test_a_tiny_difference_on_few_sentences_is_not_called():
+    a = sentence_counts(GOLD * 3, GOLD * 3)
+    b = sentence_counts(GOLD * 3, [WORSE[0]] + (GOLD * 3)[1:])  # one mention missed in 12 sentences
+    d = paired_difference(a, b)
+    assert d.difference < 0 and d.verdict == "no clear difference"
+
+
+def test_shapes_are_checked():
+    with pytest.raises(ValueError, match="same sentences"):
+        paired_difference(np.zeros((3, 3)), np.zeros((4, 3)))
+    with pytest.raises(ValueError, match="sentence 0"):
+        sentence_counts([["O", "O"]], [["O"]])
+
+
+def _results_and_predictions():
+    results, predictions = [], []
+    runs = [("d", "dense", "none", 0.0, GOLD), ("p", "imp", "partial", 0.5, WORSE)]
+    for run_id, method, scope, sp, pred in runs:
+        results.append({"run_id": run_id, "setting": "multilingual", "train_languages": "yo,sw", "language": "yo",
+                        "method": method, "scope": scope, "target_sparsity": sp, "seed": 0,
+                        "test_set": "regular", "f1": f1_score(GOLD, pred)})
+        predictions += [{"run_id": run_id, "language": "yo", "test_set": "regular", "sentence": k, "gold": g, "pred": p}
+                        for k, (g, p) in enumerate(zip(GOLD * 20, pred * 20))]
+    return pd.DataFrame(results), pd.DataFrame(predictions)
+
+
+def test_pruned_runs_are_paired_with_their_dense_twin_and_scored():
+    results, predictions = _results_and_predictions()
+    pairs = compare.dense_pairs(results)
+    assert pairs[["run_a", "run_b"]].values.tolist() == [["d", "p"]]
+    out = compare.paired_intervals(pairs, predictions, n_resamples=500)
+    row = out.iloc[0]
+    assert row["f1_a"] == pytest.approx(1.0) and row["f1_b"] == pytest.approx(results["f1"].iloc[1])
+    assert row["verdict"] == "lower"
+
+
+def test_unpaired_sentences_are_refused():
+    results, predictions = _results_and_predictions()
+    shuffled = predictions.copy()
+    # sentence 0 of the pruned run carries another sentence's gold tags (same length)
+    first = shuffled.index[(shuffled["run_id"] == "p") & (shuffled["sentence"] == 0)][0]
+    shuffled.at[first, "gold"] = ["O", "O", "O"]
+    with pytest.raises(ValueError, match="different"):
+        compare.paired_intervals(compare.dense_pairs(results), shuffled, n_resamples=100)
+
+
+def test_seed_spread_is_unknown_with_one_seed():
+    df = pd.DataFrame({"language": ["yo", "yo", "sw"], "seed": [0, 1, 0], "difference": [0.1, 0.3, 0.2]})
+    spread = compare.seed_spread(df, ["language", "seed"]).set_index("language")
+    assert spread.loc["yo", "seed_sd"] == pytest.approx(np.std([0.1, 0.3], ddof=1))
+    assert np.isnan(spread.loc["sw", "seed_sd"]) and spread.loc["sw", "seeds"] == 1
+
+
+@pytest.mark.parametrize("cells, expected", [
+    (["higher", "higher"], "holds"),
+    (["higher", "no clear difference"], "holds in part"),
+    (["no clear difference"], "cannot tell"),
+    ([], "cannot tell"),
+    (["lower", "no clear difference"], "does not hold"),
+    (["lower", "higher"], "mixed"),
+])
+def test_verdict_rule(cells, expected):
+    assert compare.verdict(cells, "higher") == expected
+    assert expected in compare.VERDICTS
+
+
+def test_setting_and_scope_pairs_match_every_other_key():
+    base = {"train_languages": "yo", "language": "yo", "method": "imp", "target_sparsity": 0.5, "seed": 0,
+            "test_set": "regular", "f1": 0.5}
+    results = pd.DataFrame([
+        {**base, "run_id": "mono-part", "setting": "monolingual", "scope": "partial"},
+        {**base, "run_id": "mono-emb", "setting": "monolingual", "scope": "incl_embeddings"},
+        {**base, "run_id": "multi-part", "setting": "multilingual", "train_languages": "yo,sw", "scope": "partial"},
+        {**base, "run_id": "multi-part-90", "setting": "multilingual", "train_languages": "yo,sw", "scope": "partial",
+         "target_sparsity": 0.9},
+    ])
+    assert compare.setting_pairs(results)[["run_a", "run_b"]].values.tolist() == [["mono-part", "multi-part"]]
+    assert compare.scope_pairs(results)[["run_a", "run_b"]].values.tolist() == [["mono-part", "mono-emb"]]
