@@ -117,3 +117,12 @@ def test_setting_and_scope_pairs_match_every_other_key():
     ])
     assert compare.setting_pairs(results)[["run_a", "run_b"]].values.tolist() == [["mono-part", "multi-part"]]
     assert compare.scope_pairs(results)[["run_a", "run_b"]].values.tolist() == [["mono-part", "mono-emb"]]
+
+
+def test_correlation_verdict_needs_points_and_significance():
+    strong = {"n": 39, "spearman": 0.4, "spearman_p": 0.01}
+    assert compare.correlation_verdict(strong, +1) == "holds"
+    assert compare.correlation_verdict(strong, -1) == "does not hold"
+    assert compare.correlation_verdict({**strong, "spearman_p": 0.2}, +1) == "cannot tell"
+    assert compare.correlation_verdict({"n": 3, "spearman": 1.0, "spearman_p": 0.0}, +1) == "cannot tell"
+    assert compare.correlation_verdict({"n": 8, "spearman": float("nan"), "spearman_p": float("nan")}, +1) == "cannot tell"

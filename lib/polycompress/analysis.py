@@ -110,11 +110,17 @@ def schedule_curve(schedule, steps: int, label: str) -> pd.DataFrame:
 
 
 def run_records(path: Path | str | None = None) -> pd.DataFrame:
-    """``done.json`` of every finished run of the book's grid (timings, schedule, model folder)."""
-    import json
-
+    """One row per finished run of the book's grid: its parameters (``params.json``), its record
+    (``done.json``: timings, steps, schedule, model folder) and its achieved sparsity over the
+    scope (``sparsity.csv``). Runs of an older engine version are marked by ``engine_version``."""
     folder = (Path(path) if path else results_path()).parent / "runs"
-    rows = [json.loads(p.read_text()) for p in sorted(folder.glob("*/done.json"))]
+    rows = []
+    for done in sorted(folder.glob("*/done.json")):
+        params = json.loads((done.parent / "params.json").read_text())
+        record = json.loads(done.read_text())
+        sparsity = pd.read_csv(done.parent / "sparsity.csv").set_index("tensor")
+        rows.append({**params, **record, "achieved_sparsity": float(sparsity.loc["(scope)", "achieved"]),
+                     "zeros_share_of_all": float(sparsity.loc["(all parameters)", "achieved"])})
     return pd.DataFrame(rows)
 
 
@@ -164,8 +170,8 @@ def gains_at(long: pd.DataFrame, sparsity: int, setting: str = "multilingual", t
 def multilingual_gain(long: pd.DataFrame, sparsity: int = 0, test_set: str = "regular", scope: str = "partial") -> pd.DataFrame:
     """Per language trained both ways: multilingual minus monolingual F1 at one sparsity."""
     sel = long[(long["sparsity"] == sparsity) & (long["test_set"] == test_set) & (long["scope"] == scope)]
-    wide = sel.pivot_table(index=["source", "language", "seed"], columns="setting", values="f1").dropna()
-    wide = wide.reset_index()
+    wide = sel.pivot_table(index=["source", "language", "seed"], columns="setting", values="f1")
+    wide = wide.reindex(columns=["monolingual", "multilingual"]).dropna().reset_index()
     wide["gain"] = wide["multilingual"] - wide["monolingual"]
     return wide
 

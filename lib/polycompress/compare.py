@@ -18,6 +18,7 @@ from .evaluation import sentence_counts
 from .intervals import N_RESAMPLES, paired_difference
 
 PAIR_KEYS = ["language", "test_set"]
+INTERVAL_COLUMNS = ["f1_a", "f1_b", "difference", "low", "high", "n_sentences", "verdict"]
 VERDICTS = ("holds", "holds in part", "cannot tell", "mixed", "does not hold")
 
 
@@ -90,7 +91,8 @@ def paired_intervals(pairs: pd.DataFrame, predictions: pd.DataFrame, n_resamples
         d = paired_difference(a[0], b[0], n_resamples=n_resamples, seed=seed)
         rows.append({"f1_a": d.f1_a, "f1_b": d.f1_b, "difference": d.difference, "low": d.low, "high": d.high,
                      "n_sentences": d.n_sentences, "verdict": d.verdict})
-    return pd.concat([pairs.reset_index(drop=True), pd.DataFrame(rows, index=range(len(pairs)))], axis=1)
+    scored = pd.DataFrame(rows, index=range(len(pairs)), columns=INTERVAL_COLUMNS)
+    return pd.concat([pairs.reset_index(drop=True), scored], axis=1)
 
 
 def seed_spread(intervals: pd.DataFrame, keys: Iterable[str]) -> pd.DataFrame:
@@ -122,3 +124,12 @@ def verdict(directions: Iterable[str], expected: str) -> str:
     if agree == len(d):
         return "holds"
     return "holds in part" if agree else "cannot tell"
+
+
+def correlation_verdict(c: dict, expected_sign: int, alpha: float = 0.05, min_n: int = 5) -> str:
+    """Verdict on a claimed correlation from :func:`polycompress.analysis.correlation`'s output:
+    Spearman's coefficient has the expected sign with p < ``alpha``: "holds"; the opposite sign
+    with p < ``alpha``: "does not hold"; otherwise, or with fewer than ``min_n`` points, "cannot tell"."""
+    if c["n"] < min_n or not c["spearman_p"] < alpha:
+        return "cannot tell"
+    return "holds" if c["spearman"] * expected_sign > 0 else "does not hold"
