@@ -73,3 +73,24 @@ def smoke_grid(real_mirror, tmp_path_factory):
     resumed = subprocess.run([exe, "run", "--preset", "smoke", "--out", str(out), "--quiet"],
                              capture_output=True, text=True, timeout=900)
     return {"out": out, "finished_before_resume": finished_before, "resumed": resumed}
+
+
+@pytest.fixture(scope="session")
+def smoke_book(real_mirror, smoke_grid, tmp_path_factory) -> dict:
+    """The book built offline from the smoke results with warnings as errors (once per session)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from polycompress import plotting
+
+    root = Path(__file__).resolve().parents[1]
+    bundle = root / "_static" / plotting.BUNDLE_NAME
+    if not bundle.is_file():
+        plotting.write_bundle(bundle)
+    out = tmp_path_factory.mktemp("book")
+    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent))
+    env = {**os.environ, "POLYCOMPRESS_DATA": str(real_mirror), "POLYCOMPRESS_RESULTS": str(smoke_grid["out"])}
+    run = subprocess.run([jb, "build", str(root), "--path-output", str(out), "-W", "-n", "--keep-going"],
+                         capture_output=True, text=True, env=env, timeout=900)
+    return {"run": run, "html": out / "_build" / "html"}

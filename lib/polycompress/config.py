@@ -21,6 +21,7 @@ SETTINGS = ("monolingual", "multilingual")
 SCOPES = ("partial", "incl_embeddings")
 GRANULARITIES = ("per_tensor", "global")
 SCHEDULES = ("derived", "paper")
+STRUCTURED = ("grad",)  # methods that remove whole heads and FFN units (sparsity over the encoder)
 
 
 class ConfigError(ValueError):
@@ -83,6 +84,8 @@ class RunConfig:
             fail(f"unknown method {self.method!r}; known: {sorted(METHODS)}")
         if self.scope not in SCOPES:
             fail(f"scope must be one of {SCOPES}, not {self.scope!r}")
+        if self.method in STRUCTURED and self.scope != "partial":
+            fail(f"method {self.method!r} removes heads and FFN units of the encoder: scope must be 'partial'")
         if self.granularity not in GRANULARITIES:
             fail(f"granularity must be one of {GRANULARITIES}, not {self.granularity!r}")
         if self.schedule not in SCHEDULES:

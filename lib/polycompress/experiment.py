@@ -30,11 +30,14 @@ from .perturb import SCOPES, donor_words, perturbed_test_sets
 from .pruning import METHODS, SparsityReport, derived_schedule, paper_schedule
 from .pruning.rows import language_rows, mention_words
 from .settings import cache_root
-from .training import encode, predict, total_steps, train
+from .training import Encoded, collate, encode, predict, total_steps, train
 
 DATA_SEED = 0  # sub-samples are the same for every seed and method: comparisons are paired
 EVAL_BATCH = 64
 EVAL_MAX_LENGTH = 512  # evaluation never cuts a sentence short of the model's limit
+#: development sentences (over all training languages) that importance-based methods score on:
+#: each measurement costs a forward and backward pass over them, at every schedule update
+IMPORTANCE_SENTENCES = 256
 
 RESULT_COLUMNS = [
     "run_id", "setting", "train_languages", "language", "model", "method", "scope", "granularity",
@@ -107,6 +110,20 @@ def load_data(config: RunConfig) -> tuple[dict, dict, dict]:
     return train_sets, test_sets, notes
 
 
+def importance_data(config: RunConfig, tokenizer) -> Encoded:
+    """Development sentences for importance-based pruning: an equal share of
+    :data:`IMPORTANCE_SENTENCES` from each training language's validation split (DATA_SEED)."""
+    per_language = -(-IMPORTANCE_SENTENCES // len(config.languages))
+    tokens, tags = [], []
+    for code in config.languages:
+        dev = load_language(code)[0]["validation"]
+        if per_language < len(dev):
+            dev = subsample(dev, per_language, DATA_SEED)
+        tokens += dev["tokens"]
+        tags += dev["ner_tags"]
+    return encode(tokenizer, tokens, tags, config.max_length)
+
+
 def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOutput:
     """Train, prune, evaluate and write the run's folder (see the module docstring)."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer, set_seed
@@ -137,7 +154,17 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
         schedule = paper_schedule(size, config.sparsity)
     else:
         schedule = derived_schedule(steps, config.sparsity)
-    pruner = METHODS[config.method](model, schedule, config.scope, config.granularity)
+    dev: list[Encoded] = []  # loaded on first use: only importance-based methods ask
+
+    def importance_batches() -> list[dict]:
+        if not dev:
+            dev.append(importance_data(config, tokenizer))
+        d = dev[0]
+        return [collate(d, range(i, min(i + config.batch_size, len(d))), tokenizer.pad_token_id)
+                for i in range(0, len(d), config.batch_size)]
+
+    pruner = METHODS[config.method](model, schedule, config.scope, config.granularity,
+                                    importance_batches=importance_batches)
 
     result = train(
         model, data, epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,

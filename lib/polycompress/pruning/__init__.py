@@ -1,7 +1,8 @@
-"""Pruning methods, looked up by name: ``METHODS[name](model, schedule, scope, granularity)``.
+"""Pruning methods, looked up by name: ``METHODS[name](model, schedule, scope, granularity, **context)``.
 
 Every method is an object with ``step(step)`` (called after each optimizer step) and
-``report() -> SparsityReport``. New methods register here and every grid, result and chapter
+``report() -> SparsityReport``. ``context`` carries what a method may need from the run
+(``importance_batches``: development batches, for ``grad``); a method ignores what it does not use. New methods register here and every grid, result and chapter
 can use them by name.
 """
 
@@ -10,11 +11,13 @@ from __future__ import annotations
 from .magnitude import DensePruner, MagnitudePruner, scope_parameters
 from .report import SparsityReport, TensorSparsity
 from .schedule import Schedule, derived_schedule, paper_schedule
+from .structured import GradientPruner
 
 METHODS: dict[str, type] = {
     "dense": DensePruner,
     "imp": MagnitudePruner,
+    "grad": GradientPruner,
 }
 
-__all__ = ["METHODS", "DensePruner", "MagnitudePruner", "Schedule", "SparsityReport", "TensorSparsity",
+__all__ = ["METHODS", "DensePruner", "GradientPruner", "MagnitudePruner", "Schedule", "SparsityReport", "TensorSparsity",
            "derived_schedule", "paper_schedule", "scope_parameters"]

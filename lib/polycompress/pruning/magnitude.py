@@ -58,7 +58,8 @@ def _keep_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
 class MagnitudePruner:
     """Gradual magnitude pruning: call :meth:`step` after every optimizer step."""
 
-    def __init__(self, model: nn.Module, schedule: Schedule, scope: str = "partial", granularity: str = "per_tensor"):
+    def __init__(self, model: nn.Module, schedule: Schedule, scope: str = "partial", granularity: str = "per_tensor",
+                 **context):
         self.schedule = schedule
         self.scope = scope
         self.granularity = granularity
@@ -113,7 +114,8 @@ class MagnitudePruner:
 class DensePruner:
     """The method ``dense``: prunes nothing, reports the zeros a dense model happens to have."""
 
-    def __init__(self, model: nn.Module, schedule: Schedule | None = None, scope: str = "partial", granularity: str = "per_tensor"):
+    def __init__(self, model: nn.Module, schedule: Schedule | None = None, scope: str = "partial",
+                 granularity: str = "per_tensor", **context):
         self.params = scope_parameters(model, scope)
         self.scope, self.granularity = scope, granularity
         self.total_parameters = sum(p.numel() for p in model.parameters())

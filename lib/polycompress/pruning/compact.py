@@ -1,0 +1,71 @@
+"""Physical removal: a structurally pruned model made genuinely smaller.
+
+:func:`compact` copies a BERT token classifier and slices every layer's Q/K/V rows, attention
+output columns and FFN rows/columns down to the kept heads and units of a
+:class:`~polycompress.pruning.structured.Structure`. :func:`save` writes it as a folder that loads
+with ``transformers`` alone (``trust_remote_code=True``): the modeling file
+``compact_model/modeling_pruned_bert.py`` goes into the folder with the weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .compact_model.modeling_pruned_bert import PrunedBertConfig
+from .structured import Structure, encoder_layers
+
+MODELING = Path(__file__).parent / "compact_model" / "modeling_pruned_bert.py"
+
+
+def _slice(linear: nn.Linear, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None) -> nn.Linear:
+    w = linear.weight.detach()
+    b = linear.bias.detach()
+    if rows is not None:
+        w, b = w[rows], b[rows]
+    if cols is not None:
+        w = w[:, cols]
+    out = nn.Linear(w.shape[1], w.shape[0], dtype=w.dtype)
+    with torch.no_grad():
+        out.weight.copy_(w)
+        out.bias.copy_(b)
+    return out
+
+
+@torch.no_grad()
+def compact(model: nn.Module, structure: Structure) -> nn.Module:
+    """A copy of ``model`` with pruned heads and FFN units removed (``model`` is unchanged)."""
+    small = copy.deepcopy(model)
+    for i, layer in enumerate(encoder_layers(small)):
+        att = layer.attention.self
+        size = att.attention_head_size
+        rows = structure.heads[i].repeat_interleave(size)
+        att.query, att.key, att.value = (_slice(m, rows=rows) for m in (att.query, att.key, att.value))
+        att.num_attention_heads = int(structure.heads[i].sum())
+        att.all_head_size = att.num_attention_heads * size
+        layer.attention.output.dense = _slice(layer.attention.output.dense, cols=rows)
+        layer.intermediate.dense = _slice(layer.intermediate.dense, rows=structure.units[i])
+        layer.output.dense = _slice(layer.output.dense, cols=structure.units[i])
+    fields = {k: v for k, v in model.config.to_dict().items() if k not in ("model_type", "architectures", "auto_map")}
+    small.config = PrunedBertConfig(**fields, layer_heads=[int(x) for x in structure.heads.sum(1)],
+                                    layer_units=[int(x) for x in structure.units.sum(1)])
+    return small
+
+
+def save(small: nn.Module, folder: Path | str, tokenizer=None) -> Path:
+    """Write a compacted model as a folder ``transformers`` loads with ``trust_remote_code=True``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = small.config
+    config.architectures = ["PrunedBertForTokenClassification"]
+    config.auto_map = {"AutoConfig": "modeling_pruned_bert.PrunedBertConfig",
+                       "AutoModelForTokenClassification": "modeling_pruned_bert.PrunedBertForTokenClassification"}
+    small.save_pretrained(folder)
+    shutil.copy(MODELING, folder / MODELING.name)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(folder)
+    return folder

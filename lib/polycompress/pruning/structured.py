@@ -1,0 +1,237 @@
+"""Structured pruning of attention heads and FFN units by gradient importance (method ``grad``).
+
+Michel et al. (2019) and Li et al. (2022, Sec. 4.1): put a gate ``g`` (1.0) on every attention
+head's output and on every FFN hidden unit, and score each by ``I = E |dL/dg|`` at ``g = 1`` (equal
+to ``|head^T dL/dhead|``), the task loss averaged over development batches. Scores are normalised
+per layer by their L2 norm (Michel et al.) and then ranked across layers.
+
+Sparsity is a share of the encoder's (non-embedding) parameters: a head costs its Q, K, V rows
+and biases and its columns of the attention output matrix (``4 d h + 3 h`` for width ``d``, head
+size ``h``), an FFN unit its row and bias in the first matrix and its column in the second
+(``2 d + 1``) -- Li et al., Appendix B. To reach a target ``s`` the same fraction ``f`` of all
+heads and of all FFN units is removed, ``f`` chosen so that the removed parameters are ``s`` of
+the encoder's; every layer keeps at least one head and one unit so that it stays a layer.
+
+Pruning follows the same gradual schedule as IMP: at each update step importance is measured
+again on the current (already pruned) model and the pruned share raised to the schedule's
+target. Between updates, pruned structures are held at exactly zero (weights *and* biases), which
+makes the model compute exactly what the physically smaller model of
+:mod:`polycompress.pruning.compact` computes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .report import SparsityReport, TensorSparsity
+from .schedule import Schedule
+
+
+def encoder_layers(model: nn.Module) -> list[nn.Module]:
+    """The transformer layers of a BERT-like model (``encoder.layer``)."""
+    base = getattr(model, model.base_model_prefix, model)
+    return list(base.encoder.layer)
+
+
+@dataclass
+class Structure:
+    """Kept heads ``(layers, heads)`` and kept FFN units ``(layers, units)``, bool."""
+
+    heads: torch.Tensor
+    units: torch.Tensor
+
+    @classmethod
+    def full(cls, model: nn.Module) -> Structure:
+        layers = encoder_layers(model)
+        n_heads = layers[0].attention.self.num_attention_heads
+        n_units = layers[0].intermediate.dense.out_features
+        return cls(torch.ones(len(layers), n_heads, dtype=torch.bool), torch.ones(len(layers), n_units, dtype=torch.bool))
+
+
+def costs(model: nn.Module) -> tuple[int, int, int]:
+    """(parameters per head, per FFN unit, in all encoder layers), see the module docstring."""
+    layers = encoder_layers(model)
+    att = layers[0].attention.self
+    d, h = att.query.in_features, att.attention_head_size
+    total = sum(p.numel() for layer in layers for p in layer.parameters())
+    return 4 * d * h + 3 * h, 2 * d + 1, total
+
+
+def pruned_share(model: nn.Module, structure: Structure) -> float:
+    """Share of the encoder's parameters that ``structure`` removes."""
+    head, unit, total = costs(model)
+    return (int((~structure.heads).sum()) * head + int((~structure.units).sum()) * unit) / total
+
+
+class _Gates:
+    """Gates of 1.0 on head outputs and FFN units, installed as forward hooks while in use."""
+
+    def __init__(self, model: nn.Module):
+        self.layers = encoder_layers(model)
+        full = Structure.full(model)
+        self.heads = torch.ones(full.heads.shape, requires_grad=True)
+        self.units = torch.ones(full.units.shape, requires_grad=True)
+        self.handles: list = []
+
+    def __enter__(self) -> _Gates:
+        for i, layer in enumerate(self.layers):
+            size = layer.attention.self.attention_head_size
+
+            def gate_heads(module, args, i=i, size=size):
+                # (B, L, H*h): the heads' concatenated outputs, before the output matrix
+                return (args[0] * self.heads[i].repeat_interleave(size),)
+
+            def gate_units(module, args, output, i=i):
+                return output * self.units[i]  # (B, L, units) after the activation
+
+            self.handles.append(layer.attention.output.dense.register_forward_pre_hook(gate_heads))
+            self.handles.append(layer.intermediate.register_forward_hook(gate_units))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
+
+
+def gradient_importance(model: nn.Module, batches: Iterable[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``E |dL/dg|`` for every head ``(layers, heads)`` and FFN unit ``(layers, units)``,
+    normalised per layer by the L2 norm. ``batches`` are model inputs with ``labels``; the
+    model's weights and gradients are left as they were (dropout off while measuring)."""
+    was_training = model.training
+    model.eval()
+    saved = {n: (None if p.grad is None else p.grad.clone()) for n, p in model.named_parameters()}
+    heads = units = None
+    n = 0
+    with _Gates(model) as gates, torch.enable_grad():
+        for batch in batches:
+            loss = model(**batch).loss
+            gh, gu = torch.autograd.grad(loss, [gates.heads, gates.units])
+            heads = gh.abs() if heads is None else heads + gh.abs()
+            units = gu.abs() if units is None else units + gu.abs()
+            n += 1
+    for name, p in model.named_parameters():
+        p.grad = saved[name]
+    model.train(was_training)
+    if n == 0:
+        raise ValueError("no batches to measure importance on")
+    heads, units = heads / n, units / n
+    # per-layer L2 normalisation (Michel et al. 2019, Sec. 4.1); a layer of zeros stays zero
+    heads = heads / heads.norm(dim=1, keepdim=True).clamp_min(1e-20)
+    units = units / units.norm(dim=1, keepdim=True).clamp_min(1e-20)
+    return heads, units
+
+
+def _prune_lowest(scores: torch.Tensor, keep: torch.Tensor, n_prune: int) -> torch.Tensor:
+    """Remove the ``n_prune`` lowest-scoring kept items, never a layer's last one."""
+    keep = keep.clone()
+    order = torch.argsort(scores.flatten().masked_fill(~keep.flatten(), float("inf")), stable=True)
+    removed = int((~keep).sum())
+    for flat in order.tolist():
+        if removed >= n_prune:
+            break
+        layer, item = divmod(flat, keep.shape[1])
+        if keep[layer, item] and int(keep[layer].sum()) > 1:
+            keep[layer, item] = False
+            removed += 1
+    return keep
+
+
+def select(model: nn.Module, heads: torch.Tensor, units: torch.Tensor, sparsity: float,
+           current: Structure | None = None) -> Structure:
+    """The structure at ``sparsity`` (share of encoder parameters): prune the lowest-importance
+    heads and units, the same fraction of each, on top of ``current`` (pruned stays pruned).
+
+    Where the one-head-per-layer floor stops the heads short of that fraction, FFN units make
+    up the difference; a target that heads and units cannot reach raises ``ValueError``.
+    """
+    head, unit, total = costs(model)
+    current = current or Structure.full(model)
+    n_heads, n_units = current.heads.numel(), current.units.numel()
+    fraction = sparsity * total / (n_heads * head + n_units * unit)
+    kept_heads = _prune_lowest(heads, current.heads, round(min(fraction, 1.0) * n_heads))
+    wanted = sparsity * total - int((~kept_heads).sum()) * head  # parameters left for the units
+    kept_units = _prune_lowest(units, current.units, max(0, round(wanted / unit)))
+    out = Structure(kept_heads, kept_units)
+    if pruned_share(model, out) < sparsity - (head + unit) / total:
+        raise ValueError(f"sparsity {sparsity} exceeds what heads and FFN units can give while every layer "
+                         f"keeps one of each (reached {pruned_share(model, out):.3f})")
+    return out
+
+
+def structure_masks(model: nn.Module, structure: Structure) -> dict[str, tuple[nn.Parameter, torch.Tensor]]:
+    """name -> (parameter, 0/1 mask in its dtype) zeroing every pruned head and FFN unit."""
+    out = {}
+    base = model.base_model_prefix
+    for i, layer in enumerate(encoder_layers(model)):
+        att = layer.attention.self
+        h = att.attention_head_size
+        head_rows = structure.heads[i].repeat_interleave(h)  # (H*h,)
+        units = structure.units[i]
+        prefix = f"{base}.encoder.layer.{i}."
+        parts = {
+            "attention.self.query": (att.query, head_rows, None), "attention.self.key": (att.key, head_rows, None),
+            "attention.self.value": (att.value, head_rows, None),
+            "attention.output.dense": (layer.attention.output.dense, None, head_rows),
+            "intermediate.dense": (layer.intermediate.dense, units, None),
+            "output.dense": (layer.output.dense, None, units),
+        }
+        for name, (linear, rows, cols) in parts.items():
+            w = torch.ones_like(linear.weight)
+            if rows is not None:
+                w[~rows] = 0
+                out[prefix + name + ".bias"] = (linear.bias, rows.to(linear.bias.dtype))
+            if cols is not None:
+                w[:, ~cols] = 0
+            out[prefix + name + ".weight"] = (linear.weight, w)
+    return out
+
+
+class GradientPruner:
+    """Method ``grad``: call :meth:`step` after every optimizer step.
+
+    ``importance_batches`` returns the development batches importance is measured on (called
+    at each update: the batches may be rebuilt or re-sampled).
+    """
+
+    def __init__(self, model: nn.Module, schedule: Schedule, scope: str = "partial", granularity: str = "per_tensor",
+                 importance_batches: Callable[[], Iterable[dict]] | None = None, **context):
+        if scope != "partial":
+            raise ValueError("structured pruning removes heads and FFN units: scope must be 'partial'")
+        if importance_batches is None:
+            raise ValueError("method 'grad' needs development batches to measure importance on")
+        self.model, self.schedule, self.scope, self.granularity = model, schedule, scope, granularity
+        self.importance_batches = importance_batches
+        self.structure = Structure.full(model)
+        self.masks: dict[str, tuple[nn.Parameter, torch.Tensor]] = {}
+        self.current = 0.0
+        self.history: list[tuple[int, float]] = []
+        self.total_parameters = sum(p.numel() for p in model.parameters())
+
+    @torch.no_grad()
+    def apply(self) -> None:
+        for param, mask in self.masks.values():
+            param.mul_(mask)
+
+    def update(self, sparsity: float) -> None:
+        heads, units = gradient_importance(self.model, self.importance_batches())
+        self.structure = select(self.model, heads, units, sparsity, self.structure)
+        self.masks = structure_masks(self.model, self.structure)
+        self.current = pruned_share(self.model, self.structure)
+
+    def step(self, step: int) -> None:
+        if self.schedule.is_update_step(step):
+            target = self.schedule.sparsity(step)
+            self.update(target)
+            self.history.append((step, target))
+        self.apply()
+
+    def report(self) -> SparsityReport:
+        """Zeros over the encoder layers' parameters (the scope structured sparsity is measured on)."""
+        tensors = [TensorSparsity(n, p.numel(), int((p.detach() == 0).sum()), self.schedule.final)
+                   for n, p in self.model.named_parameters() if ".encoder.layer." in f".{n}"]
+        return SparsityReport("encoder", self.granularity, self.schedule.final, tensors, self.total_parameters)

@@ -1,0 +1,122 @@
+"""Structured pruning (method ``grad``): importance, selection to a target, masks, physical removal."""
+
+import pytest
+import torch
+
+from polycompress.pruning import GradientPruner, Schedule
+from polycompress.pruning.compact import compact, save
+from polycompress.pruning.structured import (
+    Structure, costs, encoder_layers, gradient_importance, pruned_share, select, structure_masks,
+)
+
+
+def batches(n=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        ids = torch.randint(5, 120, (4, 12), generator=g)
+        out.append({"input_ids": ids, "attention_mask": torch.ones_like(ids),
+                    "labels": torch.randint(0, 7, (4, 12), generator=g)})
+    return out
+
+
+def test_head_importance_is_the_gradient_of_a_gate(tiny_bert):
+    """|dL/dg| at g = 1 equals |sum of head output * dL/d(head output)| (Michel et al.)."""
+    model = tiny_bert.eval()
+    data = batches(1)
+    heads, units = gradient_importance(model, data)
+    assert torch.allclose(heads.norm(dim=1), torch.ones(2)) and torch.allclose(units.norm(dim=1), torch.ones(2))
+
+    # the same quantity by hand for layer 0: capture the heads' outputs and their gradient
+    layer = encoder_layers(model)[0]
+    captured = {}
+
+    def keep(module, args):
+        args[0].retain_grad()
+        captured["x"] = args[0]
+
+    handle = layer.attention.output.dense.register_forward_pre_hook(keep)
+    model(**data[0]).loss.backward()
+    handle.remove()
+    x, g = captured["x"], captured["x"].grad  # (B, L, H*h)
+    manual = (x * g).reshape(*x.shape[:2], 2, -1).sum(dim=(0, 1, 3)).abs()
+    assert torch.allclose(heads[0], manual / manual.norm(), atol=1e-5)
+    model.zero_grad()
+
+
+@pytest.mark.parametrize("target", [0.2, 0.5, 0.7])
+def test_selection_reaches_the_target_share_of_encoder_parameters(tiny_bert, target):
+    heads, units = gradient_importance(tiny_bert, batches())
+    structure = select(tiny_bert, heads, units, target)
+    head, unit, total = costs(tiny_bert)
+    # within one head and one unit of the target (whole structures are removed)
+    assert abs(pruned_share(tiny_bert, structure) - target) <= (head + unit) / total
+    assert (structure.heads.sum(1) >= 1).all() and (structure.units.sum(1) >= 1).all()
+    # lower-importance units go first: every pruned unit scores at most the best kept one
+    assert units[~structure.units].max() <= units[structure.units].max()
+
+
+def test_pruned_structures_stay_pruned_as_the_target_rises(tiny_bert):
+    heads, units = gradient_importance(tiny_bert, batches())
+    first = select(tiny_bert, heads, units, 0.3)
+    heads2, units2 = gradient_importance(tiny_bert, batches(seed=1))
+    second = select(tiny_bert, heads2, units2, 0.6, first)
+    assert not (second.units & ~first.units).any() and not (second.heads & ~first.heads).any()
+    with pytest.raises(ValueError, match="exceeds"):
+        select(tiny_bert, heads, units, 0.999)
+
+
+def test_removed_model_is_smaller_and_predicts_exactly_as_the_masked_one(tiny_bert, tmp_path):
+    from transformers import AutoModelForTokenClassification
+
+    model = tiny_bert.eval()
+    heads, units = gradient_importance(model, batches())
+    structure = select(model, heads, units, 0.5)
+    with torch.no_grad():
+        for param, mask in structure_masks(model, structure).values():
+            param.mul_(mask)
+    small = compact(model, structure).eval()
+    head, unit, _ = costs(model)
+    removed = int((~structure.heads).sum()) * head + int((~structure.units).sum()) * unit
+    assert sum(p.numel() for p in model.parameters()) - sum(p.numel() for p in small.parameters()) == removed
+    ids = batches(1)[0]["input_ids"]
+    with torch.no_grad():
+        masked, compacted = model(input_ids=ids).logits, small(input_ids=ids).logits
+    assert torch.equal(masked.argmax(-1), compacted.argmax(-1))
+    assert torch.allclose(masked, compacted, atol=1e-5)
+
+    folder = save(small, tmp_path / "small")
+    assert (folder / "modeling_pruned_bert.py").is_file()
+    loaded = AutoModelForTokenClassification.from_pretrained(folder, trust_remote_code=True).eval()
+    assert loaded.config.layer_heads == [int(x) for x in structure.heads.sum(1)]
+    with torch.no_grad():
+        assert torch.allclose(loaded(input_ids=ids).logits, compacted, atol=1e-6)
+
+
+def test_gradient_pruner_prunes_on_schedule_and_holds_zeros(tiny_bert):
+    model = tiny_bert.train()
+    schedule = Schedule(start=2, end=6, frequency=2, final=0.5)
+    pruner = GradientPruner(model, schedule, importance_batches=lambda: batches(2))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for step, batch in enumerate(batches(10, seed=3)):
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        pruner.step(step)
+    assert [s for s, _ in pruner.history] == [2, 4, 6]
+    head, unit, total = costs(model)
+    assert abs(pruner.current - 0.5) <= (head + unit) / total
+    # pruned structures are exactly zero after training went on (Adam's momentum included)
+    for param, mask in pruner.masks.values():
+        assert (param.detach()[mask == 0] == 0).all()
+    assert pruner.report().achieved >= pruner.current
+
+
+def test_structured_methods_refuse_the_embedding_scope(tiny_bert):
+    from polycompress.config import ConfigError, RunConfig
+
+    with pytest.raises(ConfigError, match="scope must be 'partial'"):
+        RunConfig(method="grad", sparsity=0.5, scope="incl_embeddings")
+    with pytest.raises(ValueError, match="development batches"):
+        GradientPruner(tiny_bert, Schedule(1, 2, 1, 0.5))
+    assert Structure.full(tiny_bert).heads.shape == (2, 2)
