@@ -46,3 +46,12 @@ def test_yaml_grid(tmp_path):
         load_grid(str(path)).runs()
     with pytest.raises(ConfigError, match="neither a preset"):
         load_grid("nope")
+
+
+def test_extended_preset_adds_structured_runs_on_the_encoder_scope_only():
+    default = {c.run_id for c in load_grid("default").runs()}
+    extended = load_grid("extended").runs()
+    extra = [c for c in extended if c.run_id not in default]
+    assert default <= {c.run_id for c in extended}  # resumes on top of a finished default grid
+    assert {c.method for c in extra} == {"grad"} and {c.scope for c in extra} == {"partial"}
+    assert len(extra) == 4 * 2  # multilingual + 3 monolingual settings, two sparsities

@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     pert.set_defaults(func=_perturb)
 
     run = sub.add_parser("run", help="run a grid of experiments (resumable)")
-    run.add_argument("grid", nargs="?", help="a preset (smoke, default, paper) or a YAML grid file")
+    run.add_argument("grid", nargs="?", help="a preset (smoke, default, extended, paper) or a YAML grid file")
     run.add_argument("--preset", help="a preset name (same as the positional argument)")
     run.add_argument("--out", required=True, help="results folder")
     run.add_argument("--quiet", action="store_true", help="no per-run progress from inside the notebooks")

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from . import languages
-from .config import ConfigError, RunConfig
+from .config import STRUCTURED, ConfigError, RunConfig
 
 GRID_KEYS = ("languages", "monolingual", "multilingual", "methods", "scopes", "sparsities", "seeds", "epochs", "train_size")
 
@@ -61,6 +61,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "schedule": "paper", "vocab_languages": [],
     },
 }
+
+
+# The default grid plus structured pruning (gradient importance of heads and FFN units, Li et
+# al. 2022) at the same sparsities, there a share of the encoder's parameters. Its extra runs
+# resume on top of a finished default grid in the same folder.
+PRESETS["extended"] = {**PRESETS["default"], "methods": ["imp", "grad"]}
 
 
 def _language_list(value: Any) -> list[str]:
@@ -120,7 +126,8 @@ class Grid:
                 )
                 out.append(RunConfig(method="dense", sparsity=0.0, **common))
                 for method in methods:
-                    for scope in scopes:
+                    # structured methods remove heads and FFN units: the encoder scope only
+                    for scope in (["partial"] if method in STRUCTURED else scopes):
                         for sparsity in sparsities:
                             out.append(RunConfig(method=method, scope=scope, sparsity=float(sparsity), **common))
         ids = [c.run_id for c in out]
