@@ -14,6 +14,9 @@ import pandas as pd
 from . import languages
 
 RESULTS_ENV = "POLYCOMPRESS_RESULTS"
+#: below this regular-test F1 a perturbed/regular ratio is noise (0.02 / 0.005 = 4): such pairs
+#: are left out of robustness ratios, and counted
+MIN_REGULAR_F1 = 0.1
 
 
 def results_path() -> Path:

@@ -49,7 +49,7 @@ class RunConfig:
     method: str = "dense"  # a name of polycompress.pruning.METHODS
     scope: str = "partial"  # partial: encoder Linear weights; incl_embeddings: + embeddings
     granularity: str = "per_tensor"
-    sparsity: float = 0.0  # target fraction of the scope pruned at the end of the schedule
+    sparsity: float = 0.0  # target fraction of the scope pruned at the end (structured methods: of the encoder)
     schedule: str = "derived"  # "paper": appendix A.2 table by training size; "derived": by step count
     seed: int = 0
     perturbation_seed: int = 1234  # fixes the perturbed test sets, identical for every model
