@@ -88,6 +88,12 @@ def corpus_overlap(codes: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def model_label(df: pd.DataFrame) -> pd.Series:
+    """"dense" or "<method> <scope> <sparsity>%" per row (needs method, scope, target_sparsity)."""
+    pct = (df["target_sparsity"] * 100).round().astype(int).astype(str) + "%"
+    return df["method"].where(df["method"] == "dense", df["method"] + " " + df["scope"] + " " + pct)
+
+
 def scope_counts(config, label: str, num_labels: int = 7) -> dict:
     """Parameters in each pruning scope of a BERT token classifier, from its config alone
     (built on PyTorch's meta device: no weights, no memory)."""
