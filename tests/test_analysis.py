@@ -55,3 +55,11 @@ def test_robustness_ratio_excludes_near_zero_regular_f1_and_says_so():
     rob = analysis.robustness_long(long, min_regular=0.1).set_index("language")
     assert rob.loc["a", "ratio"] == pytest.approx(0.5) and not rob.loc["a", "excluded"]
     assert pd.isna(rob.loc["b", "ratio"]) and rob.loc["b", "excluded"]
+
+
+def test_long_format_takes_one_method_with_the_dense_runs():
+    df = fake_results()
+    grad = df[df["method"] == "imp"].assign(method="grad", run_id="g", f1=0.1)
+    long = analysis.as_long(pd.concat([df, grad]))
+    assert 0.1 not in set(long["f1"]) and len(long) == len(analysis.as_long(df))
+    assert set(analysis.as_long(pd.concat([df, grad]), method="grad")["f1"]) >= {0.1, 0.8}

@@ -144,10 +144,14 @@ def train_sentences(config) -> int:
 LONG = ["source", "setting", "test_set", "scope", "language", "sparsity", "seed", "f1"]
 
 
-def as_long(df: pd.DataFrame, source: str = "ours") -> pd.DataFrame:
+def as_long(df: pd.DataFrame, source: str = "ours", method: str = "imp") -> pd.DataFrame:
     """Our results in a long format shared with the paper's tables: sparsity in percent, and
-    each dense row repeated under both scopes (dense is sparsity 0 of either curve)."""
-    scored = df[df["f1"].notna()].copy()
+    each dense row repeated under both scopes (dense is sparsity 0 of either curve).
+
+    One pruning method at a time (the paper's is IMP), with the dense runs: the long format
+    has no method column, so two methods would collide in it.
+    """
+    scored = df[df["f1"].notna() & df["method"].isin(["dense", method])].copy()
     scored["sparsity"] = (scored["target_sparsity"] * 100).round().astype(int)
     scored["source"] = source
     dense = scored[scored["method"] == "dense"]
