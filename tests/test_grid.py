@@ -53,5 +53,5 @@ def test_extended_preset_adds_structured_runs_on_the_encoder_scope_only():
     extended = load_grid("extended").runs()
     extra = [c for c in extended if c.run_id not in default]
     assert default <= {c.run_id for c in extended}  # resumes on top of a finished default grid
-    assert {c.method for c in extra} == {"grad"} and {c.scope for c in extra} == {"partial"}
-    assert len(extra) == 4 * 2  # multilingual + 3 monolingual settings, two sparsities
+    assert {c.method for c in extra} == {"grad", "l0"} and {c.scope for c in extra} == {"partial"}
+    assert len(extra) == 4 * 2 * 2  # multilingual + 3 monolingual settings, two methods, two sparsities

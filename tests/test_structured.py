@@ -120,3 +120,49 @@ def test_structured_methods_refuse_the_embedding_scope(tiny_bert):
     with pytest.raises(ValueError, match="development batches"):
         GradientPruner(tiny_bert, Schedule(1, 2, 1, 0.5))
     assert Structure.full(tiny_bert).heads.shape == (2, 2)
+
+
+def test_hard_concrete_gates_match_their_open_probability():
+    from polycompress.pruning.l0 import HardConcrete
+
+    torch.manual_seed(0)
+    gates = HardConcrete((3,))
+    with torch.no_grad():
+        gates.log_alpha.copy_(torch.tensor([-2.0, 0.0, 2.0]))
+    draws = torch.stack([gates.sample() for _ in range(20000)])  # (draws, 3)
+    assert draws.min() >= 0 and draws.max() <= 1
+    assert (draws == 0).any() and (draws == 1).any()  # the stretch makes exact 0 and 1 reachable
+    assert torch.allclose((draws > 0).float().mean(0), gates.open_probability().detach(), atol=0.02)
+    # deterministic gates close as many as the distribution expects, lowest log_alpha first
+    expected_closed = round(float((1 - gates.open_probability()).detach().sum()))
+    z = gates.deterministic()
+    assert int((z == 0).sum()) == expected_closed and (expected_closed == 0 or z[0] == 0)
+
+
+def test_l0_pruner_reaches_its_target_and_leaves_a_plain_masked_model(tiny_bert):
+    from polycompress.pruning import L0Pruner
+
+    torch.manual_seed(0)
+    model = tiny_bert.train()
+    data = batches(8, seed=4)
+    steps = 120
+    pruner = L0Pruner(model, Schedule(start=12, end=60, frequency=8, final=0.5))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for step in range(steps):
+        loss = model(**data[step % 8]).loss + pruner.penalty()
+        loss.backward()
+        assert pruner.head_gates.log_alpha.grad is not None  # the sparsity term trains the gates
+        optimizer.step()
+        optimizer.zero_grad()
+        pruner.step(step)
+    assert abs(pruner.current - 0.5) < 0.05  # expected sparsity while training
+    pruner.finish()
+    head, unit, total = costs(model)
+    assert abs(pruner.current - 0.5) <= (head + unit) / total  # deterministic: whole heads/units
+    assert not model.bert.encoder.layer[0].attention.output.dense._forward_pre_hooks  # gates gone
+    model.eval()
+    small = compact(model, pruner.structure).eval()
+    ids = data[0]["input_ids"]
+    with torch.no_grad():
+        assert torch.allclose(model(input_ids=ids).logits, small(input_ids=ids).logits, atol=1e-5)
+    assert pruner.report().achieved >= pruner.current - 1e-9

@@ -21,7 +21,7 @@ SETTINGS = ("monolingual", "multilingual")
 SCOPES = ("partial", "incl_embeddings")
 GRANULARITIES = ("per_tensor", "global")
 SCHEDULES = ("derived", "paper")
-STRUCTURED = ("grad",)  # methods that remove whole heads and FFN units (sparsity over the encoder)
+STRUCTURED = ("grad", "l0")  # methods that remove whole heads and FFN units (sparsity over the encoder)
 
 
 class ConfigError(ValueError):

@@ -169,8 +169,10 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
     result = train(
         model, data, epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
         weight_decay=config.weight_decay, seed=config.seed, pad_id=tokenizer.pad_token_id,
-        after_step=pruner.step, sparsity=lambda: getattr(pruner, "current", 0.0), progress=progress,
+        after_step=pruner.step, sparsity=lambda: getattr(pruner, "current", 0.0),
+        penalty=getattr(pruner, "penalty", None), progress=progress,
     )
+    pruner.finish()
     report = pruner.report()
 
     rows, predictions = [], []

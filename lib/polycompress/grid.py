@@ -63,10 +63,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-# The default grid plus structured pruning (gradient importance of heads and FFN units, Li et
-# al. 2022) at the same sparsities, there a share of the encoder's parameters. Its extra runs
-# resume on top of a finished default grid in the same folder.
-PRESETS["extended"] = {**PRESETS["default"], "methods": ["imp", "grad"]}
+# The default grid plus structured pruning of heads and FFN units (Li et al. 2022): gradient
+# importance and L0 hard-concrete gates, at the same sparsities, there a share of the encoder's
+# parameters. Its extra runs resume on top of a finished default grid in the same folder.
+PRESETS["extended"] = {**PRESETS["default"], "methods": ["imp", "grad", "l0"]}
 
 
 def _language_list(value: Any) -> list[str]:

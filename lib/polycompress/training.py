@@ -109,11 +109,14 @@ def train(
     pad_id: int,
     after_step: Callable[[int], None] | None = None,
     sparsity: Callable[[], float] | None = None,
+    penalty: Callable[[], torch.Tensor] | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """AdamW with linear decay to zero and no warm-up (run_ner's defaults).
 
     ``after_step(step)`` runs after every optimizer step: pruning methods hook in there.
+    ``penalty()``, if given, is added to each batch's loss (L0 gates' sparsity term); the
+    curve's ``loss`` is the task loss alone.
     """
     steps = total_steps(len(data), batch_size, epochs)
     no_decay = ("bias", "LayerNorm.weight")
@@ -139,7 +142,7 @@ def train(
                 break
             batch = collate(data, index, pad_id)
             loss = model(**batch).loss
-            loss.backward()
+            (loss + penalty() if penalty is not None else loss).backward()
             loss = loss.detach()
             optimizer.step()
             scheduler.step()

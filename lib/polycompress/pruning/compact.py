@@ -40,20 +40,42 @@ def _slice(linear: nn.Linear, rows: torch.Tensor | None = None, cols: torch.Tens
 def compact(model: nn.Module, structure: Structure) -> nn.Module:
     """A copy of ``model`` with pruned heads and FFN units removed (``model`` is unchanged)."""
     small = copy.deepcopy(model)
+    heads, units = [], []
     for i, layer in enumerate(encoder_layers(small)):
         att = layer.attention.self
         size = att.attention_head_size
-        rows = structure.heads[i].repeat_interleave(size)
+        keep_heads, keep_units = _at_least_one(structure.heads[i]), _at_least_one(structure.units[i])
+        rows = keep_heads.repeat_interleave(size)
         att.query, att.key, att.value = (_slice(m, rows=rows) for m in (att.query, att.key, att.value))
-        att.num_attention_heads = int(structure.heads[i].sum())
+        att.num_attention_heads = int(keep_heads.sum())
         att.all_head_size = att.num_attention_heads * size
         layer.attention.output.dense = _slice(layer.attention.output.dense, cols=rows)
-        layer.intermediate.dense = _slice(layer.intermediate.dense, rows=structure.units[i])
-        layer.output.dense = _slice(layer.output.dense, cols=structure.units[i])
+        layer.intermediate.dense = _slice(layer.intermediate.dense, rows=keep_units)
+        layer.output.dense = _slice(layer.output.dense, cols=keep_units)
+        if not structure.heads[i].any():  # the stand-in head contributes exactly nothing
+            for m in (att.query, att.key, att.value):
+                m.weight.zero_()
+                m.bias.zero_()
+            layer.attention.output.dense.weight.zero_()
+        if not structure.units[i].any():  # GELU(0) = 0: a zeroed stand-in unit adds nothing
+            layer.intermediate.dense.weight.zero_()
+            layer.intermediate.dense.bias.zero_()
+            layer.output.dense.weight.zero_()
+        heads.append(att.num_attention_heads)
+        units.append(int(keep_units.sum()))
     fields = {k: v for k, v in model.config.to_dict().items() if k not in ("model_type", "architectures", "auto_map")}
-    small.config = PrunedBertConfig(**fields, layer_heads=[int(x) for x in structure.heads.sum(1)],
-                                    layer_units=[int(x) for x in structure.units.sum(1)])
+    small.config = PrunedBertConfig(**fields, layer_heads=heads, layer_units=units)
     return small
+
+
+def _at_least_one(keep: torch.Tensor) -> torch.Tensor:
+    """``keep``, or its first item alone if it keeps nothing: a layer with no head (or no unit)
+    cannot be expressed by the attention code, so a zeroed stand-in is kept (see :func:`compact`)."""
+    if keep.any():
+        return keep
+    out = torch.zeros_like(keep)
+    out[0] = True
+    return out
 
 
 def save(small: nn.Module, folder: Path | str, tokenizer=None) -> Path:

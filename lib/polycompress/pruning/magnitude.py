@@ -103,6 +103,9 @@ class MagnitudePruner:
             self.history.append((step, target))
         self.apply()
 
+    def finish(self) -> None:
+        """Nothing to do after training: the masks already hold."""
+
     def report(self) -> SparsityReport:
         tensors = [
             TensorSparsity(name, p.numel(), int((p.detach() == 0).sum()), self.current)
@@ -122,6 +125,9 @@ class DensePruner:
         self.history: list[tuple[int, float]] = []
 
     def step(self, step: int) -> None:
+        pass
+
+    def finish(self) -> None:
         pass
 
     def report(self) -> SparsityReport:

@@ -230,6 +230,9 @@ class GradientPruner:
             self.history.append((step, target))
         self.apply()
 
+    def finish(self) -> None:
+        """Nothing to do after training: the masks already hold."""
+
     def report(self) -> SparsityReport:
         """Zeros over the encoder layers' parameters (the scope structured sparsity is measured on)."""
         tensors = [TensorSparsity(n, p.numel(), int((p.detach() == 0).sum()), self.schedule.final)

@@ -1,0 +1,162 @@
+"""L0-regularised structured pruning with hard-concrete gates (method ``l0``).
+
+Louizos et al. (2018); Li et al. (2022, Sec. 4.2). Every attention head's output and every FFN
+unit is multiplied by a gate ``z`` drawn from a hard-concrete distribution with a learned
+location ``log_alpha`` (stretch ``l = -0.1``, ``r = 1.1``, temperature ``beta = 2/3``):
+
+    u ~ U(0, 1),  s = sigmoid((log u - log(1 - u) + log_alpha) / beta),  z = clip(s (r - l) + l, 0, 1)
+
+trained jointly with the weights. The expected share of encoder parameters removed is
+``E[s] = sum_g cost_g P(z_g = 0) / total`` with ``P(z_g != 0) = sigmoid(log_alpha - beta log(-l / r))``
+and head/unit costs as in :mod:`polycompress.pruning.structured`; the loss gains the
+sparsity-constrained term of Li et al. (Eq. 11), ``lambda |E[s] - t|``, whose target ``t``
+follows the same gradual schedule as IMP, so the target is actually reached rather than traded
+off. At evaluation gates are deterministic (:meth:`HardConcrete.deterministic`: the expected
+number closed, the rest at their clipped mean);
+:meth:`L0Pruner.finish` folds them into the weights, zeroes the closed ones (weights and biases)
+and removes the gates, leaving a plain masked model that :mod:`polycompress.pruning.compact`
+can make physically smaller.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .report import SparsityReport, TensorSparsity
+from .schedule import Schedule
+from .structured import Structure, costs, encoder_layers, pruned_share, structure_masks
+
+LEFT, RIGHT, BETA = -0.1, 1.1, 2.0 / 3.0
+#: initial log_alpha: deterministic gates start fully open (sigmoid(3) * 1.2 - 0.1 > 1)
+INIT_LOG_ALPHA = 3.0
+PENALTY = 10.0  # lambda: a 1-point miss of the target costs 0.1, about a tenth of the task loss
+GATE_LR = 0.1  # Adam on log_alpha; the weights keep the run's optimizer and learning rate
+
+
+class HardConcrete(nn.Module):
+    """A tensor of hard-concrete gates of the given shape."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        self.log_alpha = nn.Parameter(torch.full(shape, INIT_LOG_ALPHA))
+
+    def sample(self) -> torch.Tensor:
+        u = torch.rand_like(self.log_alpha).clamp(1e-6, 1 - 1e-6)
+        s = torch.sigmoid((torch.log(u) - torch.log1p(-u) + self.log_alpha) / BETA)
+        return (s * (RIGHT - LEFT) + LEFT).clamp(0.0, 1.0)
+
+    def deterministic(self) -> torch.Tensor:
+        """Evaluation gates: as many closed as the distribution expects (``round(sum P(z = 0))``,
+        those of lowest ``log_alpha``), the others at ``clip(sigmoid(log_alpha) (r - l) + l, 0, 1)``.
+
+        The plain clipped mean alone can leave every gate open while half are expected closed
+        (a gate with ``P(z = 0) = 0.5`` has a mean of about 0.1), so the count is imposed, as
+        Wang et al. (2020) and Xia et al. (2022, CoFi) do.
+        """
+        z = (torch.sigmoid(self.log_alpha) * (RIGHT - LEFT) + LEFT).clamp(0.0, 1.0).flatten()
+        closed = int(round(float((1 - self.open_probability()).detach().sum())))
+        if closed:
+            z[torch.argsort(self.log_alpha.detach().flatten(), stable=True)[:closed]] = 0.0
+        return z.view_as(self.log_alpha)
+
+    def open_probability(self) -> torch.Tensor:
+        """P(z != 0) for every gate (differentiable)."""
+        return torch.sigmoid(self.log_alpha - BETA * math.log(-LEFT / RIGHT))
+
+    def forward(self) -> torch.Tensor:
+        return self.sample() if self.training else self.deterministic()
+
+
+class L0Pruner:
+    """Method ``l0``: gates on heads and FFN units; add :meth:`penalty` to the loss, call
+    :meth:`step` after every optimizer step and :meth:`finish` once training is over."""
+
+    def __init__(self, model: nn.Module, schedule: Schedule, scope: str = "partial", granularity: str = "per_tensor",
+                 penalty_weight: float = PENALTY, gate_lr: float = GATE_LR, **context):
+        if scope != "partial":
+            raise ValueError("L0 pruning removes heads and FFN units: scope must be 'partial'")
+        self.model, self.schedule, self.scope, self.granularity = model, schedule, scope, granularity
+        self.penalty_weight = penalty_weight
+        full = Structure.full(model)
+        self.head_gates, self.unit_gates = HardConcrete(tuple(full.heads.shape)), HardConcrete(tuple(full.units.shape))
+        self.optimizer = torch.optim.Adam([self.head_gates.log_alpha, self.unit_gates.log_alpha], lr=gate_lr)
+        self.head_cost, self.unit_cost, self.encoder_total = costs(model)
+        self.total_parameters = sum(p.numel() for p in model.parameters())
+        self.steps_done = 0
+        self.current = 0.0  # expected sparsity at the last step (deterministic after finish)
+        self.history: list[tuple[int, float]] = []  # (step, target) where the target changed
+        self.structure: Structure | None = None
+        self.masks: dict = {}
+        self._z: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.handles = self._install()
+
+    def _install(self) -> list:
+        handles = []
+        for i, layer in enumerate(encoder_layers(self.model)):
+            size = layer.attention.self.attention_head_size
+
+            def draw(module, args, i=i):
+                if i == 0:  # one draw per forward pass, shared by all layers' hooks
+                    training = self.model.training
+                    self.head_gates.train(training)
+                    self.unit_gates.train(training)
+                    self._z = (self.head_gates(), self.unit_gates())
+                return None
+
+            def gate_heads(module, args, i=i, size=size):
+                return (args[0] * self._z[0][i].repeat_interleave(size),)
+
+            def gate_units(module, args, output, i=i):
+                return output * self._z[1][i]
+
+            handles.append(layer.register_forward_pre_hook(draw))
+            handles.append(layer.attention.output.dense.register_forward_pre_hook(gate_heads))
+            handles.append(layer.intermediate.register_forward_hook(gate_units))
+        return handles
+
+    def expected_sparsity(self) -> torch.Tensor:
+        """E[share of encoder parameters removed] under the current gate distributions."""
+        closed_heads = (1 - self.head_gates.open_probability()).sum()
+        closed_units = (1 - self.unit_gates.open_probability()).sum()
+        return (closed_heads * self.head_cost + closed_units * self.unit_cost) / self.encoder_total
+
+    def target(self) -> float:
+        return self.schedule.sparsity(self.steps_done)
+
+    def penalty(self) -> torch.Tensor:
+        """``lambda |E[s] - t|`` for the step about to be taken (added to the task loss)."""
+        return self.penalty_weight * (self.expected_sparsity() - self.target()).abs()
+
+    def step(self, step: int) -> None:
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.schedule.is_update_step(step):
+            self.history.append((step, self.schedule.sparsity(step)))
+        self.steps_done = step + 1
+        with torch.no_grad():
+            self.current = float(self.expected_sparsity())
+
+    @torch.no_grad()
+    def finish(self) -> None:
+        """Deterministic gates folded into the weights; closed gates pruned; gates removed."""
+        z_heads, z_units = self.head_gates.deterministic(), self.unit_gates.deterministic()
+        for i, layer in enumerate(encoder_layers(self.model)):
+            size = layer.attention.self.attention_head_size
+            layer.attention.output.dense.weight.mul_(z_heads[i].repeat_interleave(size))
+            layer.output.dense.weight.mul_(z_units[i])
+        self.structure = Structure(z_heads > 0, z_units > 0)
+        self.masks = structure_masks(self.model, self.structure)
+        for param, mask in self.masks.values():
+            param.mul_(mask)
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+        self.current = pruned_share(self.model, self.structure)
+
+    def report(self) -> SparsityReport:
+        tensors = [TensorSparsity(n, p.numel(), int((p.detach() == 0).sum()), self.schedule.final)
+                   for n, p in self.model.named_parameters() if ".encoder.layer." in f".{n}"]
+        return SparsityReport("encoder", self.granularity, self.schedule.final, tensors, self.total_parameters)
