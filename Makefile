@@ -17,7 +17,7 @@ GRID ?= default
 export POLYCOMPRESS_RESULTS ?= $(abspath results/$(GRID))
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: test book lab install clean model grid
+.PHONY: test book lab install clean model grid speed
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -39,7 +39,13 @@ _static/vega-offline.js: $(STAMP)
 grid: model
 	$(BIN)/polycompress run $(GRID) --out $(POLYCOMPRESS_RESULTS)
 
-book: grid _static/vega-offline.js
+# dense vs IMP-masked vs structurally pruned: latency, throughput, size (a few minutes, once)
+speed: $(POLYCOMPRESS_RESULTS)/speed.json
+
+$(POLYCOMPRESS_RESULTS)/speed.json: | model
+	$(BIN)/python benchmarks/prune_speed.py --json $@
+
+book: grid speed _static/vega-offline.js
 	# --all: Sphinx re-reads only edited pages; results change without the pages changing
 	$(BIN)/jupyter-book build . --all -W -n --keep-going
 

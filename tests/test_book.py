@@ -5,7 +5,7 @@ import re
 import yaml
 
 CHAPTERS = ["data", "methods", "multilingual", "languages", "robustness", "embeddings", "overlap", "scorecard",
-            "runs", "reference_tables"]
+            "structured", "runs", "reference_tables"]
 
 
 def test_book_builds_without_warnings(smoke_book):

@@ -12,7 +12,7 @@ import time
 import pytest
 
 PAGES = ["intro", "data", "methods", "multilingual", "languages", "robustness", "embeddings", "overlap",
-         "scorecard", "runs", "reference_tables"]
+         "scorecard", "structured", "runs", "reference_tables"]
 
 
 @pytest.fixture(scope="module")

