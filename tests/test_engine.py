@@ -113,3 +113,20 @@ def test_a_failing_run_is_recorded_and_the_grid_goes_on(real_mirror, tmp_path):
     assert "no-such-model" in error["error"] + error["traceback"]
     assert error["params"]["model"] == bad.model
     assert pd.read_parquet(tmp_path / "out" / "results.parquet").empty  # no rows from a failed run
+
+
+def test_tables_leave_out_runs_of_an_older_engine_and_say_so(tmp_path, capsys):
+    import json
+
+    from polycompress.config import ENGINE_VERSION
+    from polycompress.runner import collect
+
+    for run_id, version in (("old", ENGINE_VERSION - 1), ("new", ENGINE_VERSION)):
+        folder = tmp_path / "runs" / run_id
+        folder.mkdir(parents=True)
+        (folder / "params.json").write_text(json.dumps({"engine_version": version}))
+        pd.DataFrame([{"run_id": run_id, "f1": 0.5}]).reindex(columns=RESULT_COLUMNS).to_parquet(folder / "rows.parquet")
+        (folder / "done.json").write_text("{}")
+    table = collect(tmp_path)
+    assert list(table["run_id"]) == ["new"]
+    assert "1 finished run(s) of an older engine version" in capsys.readouterr().err
