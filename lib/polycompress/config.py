@@ -16,6 +16,9 @@ from . import languages
 
 #: Bump when a change to the engine changes results for the same parameters.
 ENGINE_VERSION = 3  # 3: fused AdamW; predictions and embedding rows stored
+#: Bump a method's entry when a change to that method alone changes its results: only its
+#: runs get new ids (and are redone), the other methods' finished runs stay valid.
+METHOD_VERSIONS: dict[str, int] = {"l0": 2}  # l0 2: gate learning rate scaled to the schedule
 
 SETTINGS = ("monolingual", "multilingual")
 SCOPES = ("partial", "incl_embeddings")
@@ -108,11 +111,15 @@ class RunConfig:
         return min(known) if known else None
 
     def canonical(self) -> dict[str, Any]:
-        """The parameters as plain JSON types, with the engine version."""
+        """The parameters as plain JSON types, with the engine version (and the method's, if
+        it has one)."""
         d = asdict(self)
         d["languages"] = list(self.languages)
         d["vocab_languages"] = list(self.vocab_languages)
-        return {"engine_version": ENGINE_VERSION, **d}
+        versions = {"engine_version": ENGINE_VERSION}
+        if self.method in METHOD_VERSIONS:
+            versions["method_version"] = METHOD_VERSIONS[self.method]
+        return {**versions, **d}
 
     @property
     def run_id(self) -> str:

@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .artifacts import write_json, write_parquet
-from .config import ENGINE_VERSION, RunConfig
+from .config import ENGINE_VERSION, METHOD_VERSIONS, RunConfig
 from .experiment import PREDICTION_COLUMNS, RESULT_COLUMNS
 from .pruning.rows import ROW_COLUMNS
 
@@ -54,7 +54,8 @@ def execute(config: RunConfig, directory: Path, notebook: Path = NOTEBOOK, strea
     directory.mkdir(parents=True, exist_ok=True)
     source = directory / "input.ipynb"
     jupytext.write(jupytext.read(notebook), source)
-    params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.canonical().items() if k != "engine_version"}
+    params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.canonical().items()
+              if k not in ("engine_version", "method_version")}
     params["output_dir"] = str(directory)
     papermill.execute_notebook(
         str(source), str(directory / "notebook.ipynb"), parameters=params, kernel_name="python3",
@@ -74,7 +75,7 @@ TABLES = {
 
 
 def finished_runs(out: Path) -> tuple[list[Path], list[Path]]:
-    """Folders of finished runs under ``out``: (current engine version, older versions).
+    """Folders of finished runs under ``out``: (current engine and method versions, older ones).
 
     Runs of an older engine stay on disk (their parameters hash to other ids) but are never
     mixed into the tables: the engine changed what they would now give.
@@ -82,7 +83,9 @@ def finished_runs(out: Path) -> tuple[list[Path], list[Path]]:
     current, stale = [], []
     for done in sorted(Path(out).glob("runs/*/done.json")):
         params = json.loads((done.parent / "params.json").read_text())
-        (current if params.get("engine_version") == ENGINE_VERSION else stale).append(done.parent)
+        valid = (params.get("engine_version") == ENGINE_VERSION
+                 and params.get("method_version") == METHOD_VERSIONS.get(params.get("method")))
+        (current if valid else stale).append(done.parent)
     return current, stale
 
 
@@ -91,7 +94,7 @@ def collect(out: Path) -> pd.DataFrame:
     runs, stale = finished_runs(out)
     if stale:
         tqdm.write(f"{len(stale)} finished run(s) of an older engine version under {out}/runs left out "
-                   f"of the tables (engine version is now {ENGINE_VERSION})", file=sys.stderr)
+                   f"of the tables (engine version is now {ENGINE_VERSION}, methods {METHOD_VERSIONS})", file=sys.stderr)
     tables = {}
     for name, (member, columns) in TABLES.items():
         frames = [_read(run / member) for run in runs if (run / member).is_file()]
