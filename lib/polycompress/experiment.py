@@ -82,13 +82,14 @@ def vocabulary_words(code: str) -> list[str]:
     return corpus_words(code) + donor_words(code)
 
 
-def load_data(config: RunConfig) -> tuple[dict, dict, dict]:
-    """Training splits, test sets (regular and perturbed) and unavailability notes per language.
+def load_data(config: RunConfig) -> tuple[dict, dict, dict, dict]:
+    """Training splits, validation splits, test sets (regular and perturbed) and unavailability
+    notes per language.
 
     Sub-samples use DATA_SEED; perturbed sets hold the same sentences as the regular sample
     (each perturbed as in the whole perturbed split), so every comparison is paired.
     """
-    train_sets, test_sets, notes = {}, {}, {}
+    train_sets, dev_sets, test_sets, notes = {}, {}, {}, {}
     for code in config.languages:
         ds, _ = load_language(code)
         tr, te = ds["train"], ds["test"]
@@ -106,17 +107,18 @@ def load_data(config: RunConfig) -> tuple[dict, dict, dict]:
             else:
                 notes[code][scope] = f"unavailable: {p.reason}"
         train_sets[code] = tr
+        dev_sets[code] = ds["validation"]
         test_sets[code] = sets
-    return train_sets, test_sets, notes
+    return train_sets, dev_sets, test_sets, notes
 
 
-def importance_data(config: RunConfig, tokenizer) -> Encoded:
+def importance_data(config: RunConfig, tokenizer, dev_sets: dict) -> Encoded:
     """Development sentences for importance-based pruning: an equal share of
     :data:`IMPORTANCE_SENTENCES` from each training language's validation split (DATA_SEED)."""
     per_language = -(-IMPORTANCE_SENTENCES // len(config.languages))
     tokens, tags = [], []
     for code in config.languages:
-        dev = load_language(code)[0]["validation"]
+        dev = dev_sets[code]
         if per_language < len(dev):
             dev = subsample(dev, per_language, DATA_SEED)
         tokens += dev["tokens"]
@@ -133,7 +135,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
     start = time.perf_counter()
     write_json(out_dir / "params.json", {"run_id": config.run_id, **config.canonical()})
 
-    train_sets, test_sets, notes = load_data(config)
+    train_sets, dev_sets, test_sets, notes = load_data(config)
     names = next(iter(train_sets.values())).features["ner_tags"].feature.names
     folder = resolve_model(config)
     tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -158,7 +160,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
 
     def importance_batches() -> list[dict]:
         if not dev:
-            dev.append(importance_data(config, tokenizer))
+            dev.append(importance_data(config, tokenizer, dev_sets))
         d = dev[0]
         return [collate(d, range(i, min(i + config.batch_size, len(d))), tokenizer.pad_token_id)
                 for i in range(0, len(d), config.batch_size)]

@@ -27,9 +27,11 @@ import math
 import torch
 from torch import nn
 
-from .report import SparsityReport, TensorSparsity
+from .report import SparsityReport
 from .schedule import Schedule
-from .structured import Structure, costs, encoder_layers, pruned_share, structure_masks
+from .structured import (
+    Structure, costs, encoder_layers, encoder_report, install_gates, pruned_share, structure_masks,
+)
 
 LEFT, RIGHT, BETA = -0.1, 1.1, 2.0 / 3.0
 #: initial log_alpha: deterministic gates start fully open (sigmoid(3) * 1.2 - 0.1 > 1)
@@ -92,7 +94,6 @@ class L0Pruner:
             gate_lr = GATE_TRAVEL / max(1, schedule.end - schedule.start)
         self.optimizer = torch.optim.Adam([self.head_gates.log_alpha, self.unit_gates.log_alpha], lr=gate_lr)
         self.head_cost, self.unit_cost, self.encoder_total = costs(model)
-        self.total_parameters = sum(p.numel() for p in model.parameters())
         self.steps_done = 0
         self.current = 0.0  # expected sparsity at the last step (deterministic after finish)
         self.history: list[tuple[int, float]] = []  # (step, target) where the target changed
@@ -102,28 +103,12 @@ class L0Pruner:
         self.handles = self._install()
 
     def _install(self) -> list:
-        handles = []
-        for i, layer in enumerate(encoder_layers(self.model)):
-            size = layer.attention.self.attention_head_size
+        def draw() -> None:  # one draw per forward pass, shared by every layer's gates
+            self.head_gates.train(self.model.training)
+            self.unit_gates.train(self.model.training)
+            self._z = (self.head_gates(), self.unit_gates())
 
-            def draw(module, args, i=i):
-                if i == 0:  # one draw per forward pass, shared by all layers' hooks
-                    training = self.model.training
-                    self.head_gates.train(training)
-                    self.unit_gates.train(training)
-                    self._z = (self.head_gates(), self.unit_gates())
-                return None
-
-            def gate_heads(module, args, i=i, size=size):
-                return (args[0] * self._z[0][i].repeat_interleave(size),)
-
-            def gate_units(module, args, output, i=i):
-                return output * self._z[1][i]
-
-            handles.append(layer.register_forward_pre_hook(draw))
-            handles.append(layer.attention.output.dense.register_forward_pre_hook(gate_heads))
-            handles.append(layer.intermediate.register_forward_hook(gate_units))
-        return handles
+        return install_gates(self.model, lambda i: self._z[0][i], lambda i: self._z[1][i], before=draw)
 
     def expected_sparsity(self) -> torch.Tensor:
         """E[share of encoder parameters removed] under the current gate distributions."""
@@ -165,6 +150,4 @@ class L0Pruner:
         self.current = pruned_share(self.model, self.structure)
 
     def report(self) -> SparsityReport:
-        tensors = [TensorSparsity(n, p.numel(), int((p.detach() == 0).sum()), self.schedule.final)
-                   for n, p in self.model.named_parameters() if ".encoder.layer." in f".{n}"]
-        return SparsityReport("encoder", self.granularity, self.schedule.final, tensors, self.total_parameters)
+        return encoder_report(self.model, self.granularity, self.schedule.final)

@@ -67,29 +67,41 @@ def pruned_share(model: nn.Module, structure: Structure) -> float:
     return (int((~structure.heads).sum()) * head + int((~structure.units).sum()) * unit) / total
 
 
+def install_gates(model: nn.Module, heads: Callable[[int], torch.Tensor], units: Callable[[int], torch.Tensor],
+                  before: Callable[[], None] | None = None) -> list:
+    """Forward hooks multiplying every head's output by ``heads(layer)`` (shape (H,)) and every
+    FFN unit by ``units(layer)`` (shape (units,)); ``before()`` runs at the start of each forward
+    pass (before the first layer). Returns the hook handles (``.remove()`` each to uninstall)."""
+    handles = []
+    for i, layer in enumerate(encoder_layers(model)):
+        size = layer.attention.self.attention_head_size
+
+        def gate_heads(module, args, i=i, size=size):
+            # (B, L, H*h): the heads' concatenated outputs, before the output matrix
+            return (args[0] * heads(i).repeat_interleave(size),)
+
+        def gate_units(module, args, output, i=i):
+            return output * units(i)  # (B, L, units) after the activation
+
+        if before is not None and i == 0:
+            handles.append(layer.register_forward_pre_hook(lambda module, args: before()))
+        handles.append(layer.attention.output.dense.register_forward_pre_hook(gate_heads))
+        handles.append(layer.intermediate.register_forward_hook(gate_units))
+    return handles
+
+
 class _Gates:
-    """Gates of 1.0 on head outputs and FFN units, installed as forward hooks while in use."""
+    """Gates of 1.0 on head outputs and FFN units, installed while in use (``with``)."""
 
     def __init__(self, model: nn.Module):
-        self.layers = encoder_layers(model)
+        self.model = model
         full = Structure.full(model)
         self.heads = torch.ones(full.heads.shape, requires_grad=True)
         self.units = torch.ones(full.units.shape, requires_grad=True)
         self.handles: list = []
 
     def __enter__(self) -> _Gates:
-        for i, layer in enumerate(self.layers):
-            size = layer.attention.self.attention_head_size
-
-            def gate_heads(module, args, i=i, size=size):
-                # (B, L, H*h): the heads' concatenated outputs, before the output matrix
-                return (args[0] * self.heads[i].repeat_interleave(size),)
-
-            def gate_units(module, args, output, i=i):
-                return output * self.units[i]  # (B, L, units) after the activation
-
-            self.handles.append(layer.attention.output.dense.register_forward_pre_hook(gate_heads))
-            self.handles.append(layer.intermediate.register_forward_hook(gate_units))
+        self.handles = install_gates(self.model, lambda i: self.heads[i], lambda i: self.units[i])
         return self
 
     def __exit__(self, *exc) -> None:
@@ -191,6 +203,13 @@ def structure_masks(model: nn.Module, structure: Structure) -> dict[str, tuple[n
     return out
 
 
+def encoder_report(model: nn.Module, granularity: str, target: float) -> SparsityReport:
+    """Zeros over the encoder layers' parameters (the scope structured sparsity is measured on)."""
+    tensors = [TensorSparsity(n, p.numel(), int((p.detach() == 0).sum()), target)
+               for n, p in model.named_parameters() if ".encoder.layer." in f".{n}"]
+    return SparsityReport("encoder", granularity, target, tensors, sum(p.numel() for p in model.parameters()))
+
+
 class GradientPruner:
     """Method ``grad``: call :meth:`step` after every optimizer step.
 
@@ -210,7 +229,6 @@ class GradientPruner:
         self.masks: dict[str, tuple[nn.Parameter, torch.Tensor]] = {}
         self.current = 0.0
         self.history: list[tuple[int, float]] = []
-        self.total_parameters = sum(p.numel() for p in model.parameters())
 
     @torch.no_grad()
     def apply(self) -> None:
@@ -234,7 +252,4 @@ class GradientPruner:
         """Nothing to do after training: the masks already hold."""
 
     def report(self) -> SparsityReport:
-        """Zeros over the encoder layers' parameters (the scope structured sparsity is measured on)."""
-        tensors = [TensorSparsity(n, p.numel(), int((p.detach() == 0).sum()), self.schedule.final)
-                   for n, p in self.model.named_parameters() if ".encoder.layer." in f".{n}"]
-        return SparsityReport("encoder", self.granularity, self.schedule.final, tensors, self.total_parameters)
+        return encoder_report(self.model, self.granularity, self.schedule.final)
