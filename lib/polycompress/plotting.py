@@ -74,3 +74,20 @@ if __name__ == "__main__":
     import sys
 
     print(write_bundle(sys.argv[1] if len(sys.argv) > 1 else f"_static/{BUNDLE_NAME}"))
+
+
+def interval_chart(data, y, color, x_title: str, a_title: str, b_title: str, fields=(), **encode) -> alt.LayerChart:
+    """Paired differences from :func:`polycompress.compare.paired_intervals`: a rule from ``low``
+    to ``high``, a point at ``difference`` (F1 of b minus a) and a dashed line at zero.
+
+    ``a_title``/``b_title`` name the two models in the tooltip, after ``fields``; ``encode``
+    adds channels (opacity, yOffset). The zero line has no data of its own, so facet the result
+    with ``.facet(data=data, ...)``.
+    """
+    tooltip = [*fields, alt.Tooltip("f1_a:Q", title=a_title, format=".3f"),
+               alt.Tooltip("f1_b:Q", title=b_title, format=".3f"),
+               alt.Tooltip("low:Q", format=".3f"), alt.Tooltip("high:Q", format=".3f")]
+    base = alt.Chart(data).encode(y=y, color=color, **encode)
+    return (base.mark_rule().encode(x=alt.X("low:Q", title=x_title), x2="high:Q")
+            + base.mark_point(filled=True).encode(x="difference:Q", tooltip=tooltip)
+            + alt.Chart().mark_rule(strokeDash=[3, 3]).encode(x=alt.datum(0)))
