@@ -167,15 +167,15 @@ def default_source() -> str:
     return "mirror" if os.environ.get(DATA_ENV) else "hub"
 
 
-def source_fingerprint(code: str) -> str:
-    """Names the data ``load_language(code)`` would read now: "hub", or the mirror files' paths,
-    sizes and modification times hashed (a cache key that changes when the files do)."""
-    if default_source() == "hub":
+def source_fingerprint(code: str, root: Path | None = None) -> str:
+    """Names the data ``load_language(code, root=root)`` would read now: "hub", or the mirror
+    files' paths, sizes and modification times hashed (a cache key that changes when the files do)."""
+    if root is None and default_source() == "hub":
         return "hub"
     lay = LAYOUTS[languages.get(code).corpus]
     parts = []
     for name in lay.files.values():
-        path = data_root() / lay.folder / code / name
+        path = (root or data_root()) / lay.folder / code / name
         st = path.stat()
         parts.append(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]

@@ -24,7 +24,6 @@ Semantics, exactly:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import zlib
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from datasets import Dataset
 
 from . import languages
 from .artifacts import write_json
-from .corpora import LAYOUTS, default_source, load_language
+from .corpora import LAYOUTS, default_source, load_language, source_fingerprint
 from .settings import cache_root, data_root
 from .tags import COMMON_TYPES, mentions
 
@@ -93,24 +92,14 @@ def donor_languages(code: str, scope: str, available: list[str]) -> list[str]:
     )
 
 
-def _fingerprint(path: Path) -> str:
-    st = path.stat()
-    return hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:16]
-
-
 _POOLS: dict[Path, dict[str, list[list[str]]]] = {}  # in-process copy of the disk cache
 
 
 def mention_pool(code: str, root: Path | None = None) -> dict[str, list[list[str]]]:
-    """Distinct training mentions of ``code`` by type, sorted; cached on disk per training file
-    (and in memory: a Latin-script language alone has some 25 donor languages)."""
-    if root is None and default_source() == "hub":
-        cache = cache_root() / "pools" / f"{code}-hub.json"
-    else:
-        root = root or data_root()
-        layout = LAYOUTS[languages.get(code).corpus]
-        train_file = root / layout.folder / code / layout.files["train"]
-        cache = cache_root() / "pools" / f"{code}-{_fingerprint(train_file)}.json"
+    """Distinct training mentions of ``code`` by type, sorted; cached on disk per corpus version
+    (:func:`~polycompress.corpora.source_fingerprint`) and in memory (a Latin-script language
+    alone has some 25 donor languages)."""
+    cache = cache_root() / "pools" / f"{code}-{source_fingerprint(code, root)}.json"
     if cache in _POOLS:
         return _POOLS[cache]
     if cache.is_file():
