@@ -224,6 +224,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
         "run_id": config.run_id, "seconds": round(seconds, 1), "train_seconds": round(result.seconds, 1),
         "steps": result.steps, "train_tokens": result.tokens, "padded_tokens": result.padded_tokens,
         "words_cut_in_training": data.words_cut, "schedule": schedule.__dict__, "mask_updates": pruner.history,
+        "structure_fixed_at": getattr(pruner, "frozen_at", None),
         "model_folder": folder, "torch_threads": torch.get_num_threads(),
     })
     return RunOutput(table, predictions, embedding, report, curve, seconds)
