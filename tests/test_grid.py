@@ -54,4 +54,7 @@ def test_extended_preset_adds_structured_runs_on_the_encoder_scope_only():
     extra = [c for c in extended if c.run_id not in default]
     assert default <= {c.run_id for c in extended}  # resumes on top of a finished default grid
     assert {c.method for c in extra} == {"grad", "l0"} and {c.scope for c in extra} == {"partial"}
-    assert len(extra) == 4 * 2 * 2  # multilingual + 3 monolingual settings, two methods, two sparsities
+    # multilingual + 3 monolingual settings, two methods, two sparsities; + non-shared grad, multilingual
+    assert len(extra) == 4 * 2 * 2 + 2
+    own = [c for c in extra if c.subnetworks == "non_shared"]
+    assert {(c.method, c.setting) for c in own} == {("grad", "multilingual")} and len(own) == 2

@@ -6,7 +6,7 @@ import torch
 from polycompress.pruning import GradientPruner, Schedule
 from polycompress.pruning.compact import compact, save
 from polycompress.pruning.structured import (
-    Structure, costs, encoder_layers, gradient_importance, pruned_share, select, structure_masks,
+    Structure, costs, encoder_layers, gradient_importance, install_gates, pruned_share, select, structure_masks,
 )
 
 
@@ -166,3 +166,58 @@ def test_l0_pruner_reaches_its_target_and_leaves_a_plain_masked_model(tiny_bert)
     with torch.no_grad():
         assert torch.allclose(model(input_ids=ids).logits, small(input_ids=ids).logits, atol=1e-5)
     assert pruner.report().achieved >= pruner.current - 1e-9
+
+
+def test_non_shared_subnetworks_one_per_language_each_at_its_target(tiny_bert):
+    """Li et al.'s non-shared setting: a structure per language from that language's batches,
+    applied by gates (weights untouched), equal to that language's physically smaller model."""
+    import copy
+
+    from polycompress.pruning.subnetworks import LanguageGradientPruner
+
+    model = tiny_bert.train()
+    dev = {"xx": batches(2, seed=11), "yy": batches(2, seed=12)}
+    pruner = LanguageGradientPruner(model, Schedule(start=1, end=5, frequency=2, final=0.5),
+                                    importance_batches=lambda code: dev[code], languages=["xx", "yy"])
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # structures only: weights must not move
+    for step, batch in enumerate(batches(8, seed=5)):
+        pruner.use_group(step % 2)
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        pruner.step(step)
+    head, unit, total = costs(model)
+    for code in ("xx", "yy"):
+        assert abs(pruner.achieved(code) - 0.5) <= (head + unit) / total
+    assert all(torch.equal(before[n], p) for n, p in model.named_parameters())  # gates, not zeroed weights
+    # what no language uses is at most what either drops
+    shared = pruner.shared_structure()
+    assert pruned_share(model, shared) <= min(pruner.achieved(c) for c in ("xx", "yy")) + 1e-12
+    assert pruner.report().achieved <= 0.5 + (head + unit) / total
+    model.eval()
+    ids = batches(1, seed=9)[0]["input_ids"]
+    for code in ("xx", "yy"):
+        pruner.use(code)
+        with torch.no_grad():
+            gated = model(input_ids=ids).logits
+        for handle in pruner.handles:  # the compact copy must compute without the gates
+            handle.remove()
+        small = compact(copy.deepcopy(model), pruner.structures[code]).eval()
+        pruner.handles = install_gates(model, lambda i: pruner._gates[0][i], lambda i: pruner._gates[1][i])
+        with torch.no_grad():
+            assert torch.allclose(gated, small(input_ids=ids).logits, atol=1e-5)
+
+
+def test_a_language_gets_no_gradient_through_heads_its_subnetwork_dropped(tiny_bert):
+    from polycompress.pruning.subnetworks import LanguageGradientPruner
+
+    model = tiny_bert.train()
+    pruner = LanguageGradientPruner(model, Schedule(0, 0, 1, 0.5), importance_batches=lambda code: batches(1, seed=3),
+                                    languages=["xx", "yy"])
+    pruner.step(0)
+    pruner.use("xx")
+    model(**batches(1, seed=4)[0]).loss.backward()
+    dropped = ~pruner.structures["xx"].units[0]
+    grad = model.bert.encoder.layer[0].intermediate.dense.weight.grad  # (units, d)
+    assert dropped.any() and (grad[dropped] == 0).all() and (grad[~dropped] != 0).any()

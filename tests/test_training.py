@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from polycompress.training import IGNORE, Encoded, encode, grouped_batches, predict, train
+from polycompress.training import IGNORE, Encoded, encode, grouped_batches, language_batches, predict, train
 
 
 def test_first_piece_labelling(e5_folder):
@@ -24,6 +24,15 @@ def test_grouped_batches_cover_every_sentence_once():
     assert sorted(flat.tolist()) == list(range(1000))
     spread = np.mean([lengths[b].max() - lengths[b].min() for b in batches])
     assert spread < 10  # similar lengths together: little padding
+
+
+def test_language_batches_hold_one_language_each_and_cover_every_sentence_once():
+    rng = np.random.default_rng(0)
+    lengths, groups = rng.integers(3, 60, size=300), np.repeat([0, 1, 2], [100, 37, 163])
+    batches = language_batches(lengths, groups, 16, np.random.default_rng(1))
+    assert sorted(np.concatenate(batches).tolist()) == list(range(300))
+    assert all(len(set(groups[b])) == 1 for b in batches)
+    assert len({int(groups[b[0]]) for b in batches[:6]}) > 1  # languages interleaved, not in blocks
 
 
 def toy_data(n=24):

@@ -121,7 +121,8 @@ def schedule_curve(schedule, steps: int, label: str) -> pd.DataFrame:
 def run_records(path: Path | str | None = None) -> pd.DataFrame:
     """One row per finished run of the book's grid: its parameters (``params.json``), its record
     (``done.json``: timings, steps, schedule, model folder) and its achieved sparsity over the
-    scope (``sparsity.csv``). Runs of an older engine version are marked by ``engine_version``."""
+    scope (``sparsity.csv``). Runs of an older engine version are marked by ``engine_version``;
+    runs from before ``subnetworks`` existed (so shared) are marked shared."""
     folder = (Path(path) if path else results_path()).parent / "runs"
     rows = []
     for done in sorted(folder.glob("*/done.json")):
@@ -130,12 +131,16 @@ def run_records(path: Path | str | None = None) -> pd.DataFrame:
         sparsity = pd.read_csv(done.parent / "sparsity.csv").set_index("tensor")
         rows.append({**params, **record, "achieved_sparsity": float(sparsity.loc["(scope)", "achieved"]),
                      "zeros_share_of_all": float(sparsity.loc["(all parameters)", "achieved"])})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if len(out):
+        out["subnetworks"] = out.get("subnetworks", pd.Series(index=out.index, dtype=object)).fillna("shared")
+    return out
 
 
 def structures(path: Path | str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """What every finished structured run of the grid kept (its ``structure.json``):
-    heads (run_id, layer, head, kept) and FFN units per layer (run_id, layer, kept_share)."""
+    """What every finished structured run of the grid kept (its ``structure.json``): heads
+    (run_id, subnetwork, layer, head, kept) and FFN units per layer (run_id, subnetwork, layer,
+    kept_share). ``subnetwork`` is a language code in non-shared runs, "all" otherwise."""
     folder = (Path(path) if path else results_path()).parent / "runs"
     heads, units = [], []
     for file in sorted(folder.glob("*/structure.json")):
@@ -143,11 +148,16 @@ def structures(path: Path | str | None = None) -> tuple[pd.DataFrame, pd.DataFra
             continue
         s = json.loads(file.read_text())
         run = file.parent.name
-        for layer, kept in enumerate(s["heads"]):
-            heads += [{"run_id": run, "layer": layer, "head": h, "kept": bool(k)} for h, k in enumerate(kept)]
-            units.append({"run_id": run, "layer": layer, "kept_share": s["units_kept"][layer] / s["units"]})
-    return (pd.DataFrame(heads, columns=["run_id", "layer", "head", "kept"]),
-            pd.DataFrame(units, columns=["run_id", "layer", "kept_share"]))
+        # files written before non-shared runs existed hold one structure at the top level
+        subnetworks = s["languages"] if "languages" in s else {"all": s}
+        for name, structure in subnetworks.items():
+            for layer, kept in enumerate(structure["heads"]):
+                heads += [{"run_id": run, "subnetwork": name, "layer": layer, "head": h, "kept": bool(k)}
+                          for h, k in enumerate(kept)]
+                units.append({"run_id": run, "subnetwork": name, "layer": layer,
+                              "kept_share": structure["units_kept"][layer] / s["units"]})
+    return (pd.DataFrame(heads, columns=["run_id", "subnetwork", "layer", "head", "kept"]),
+            pd.DataFrame(units, columns=["run_id", "subnetwork", "layer", "kept_share"]))
 
 
 def train_sentences(config) -> int:

@@ -23,8 +23,10 @@ VERDICTS = ("holds", "holds in part", "cannot tell", "mixed", "does not hold")
 
 
 def _scored(results: pd.DataFrame) -> pd.DataFrame:
-    cols = ["run_id", "setting", "train_languages", "language", "method", "scope", "target_sparsity", "seed",
-            "test_set", "f1"]
+    cols = ["run_id", "setting", "train_languages", "language", "method", "scope", "subnetworks", "target_sparsity",
+            "seed", "test_set", "f1"]
+    if "subnetworks" not in results:  # a table from before non-shared runs: all shared
+        results = results.assign(subnetworks="shared")
     return results.loc[results["f1"].notna(), cols]
 
 
@@ -35,24 +37,35 @@ def dense_pairs(results: pd.DataFrame) -> pd.DataFrame:
     dense = s[s["method"] == "dense"][keys + ["run_id"]].rename(columns={"run_id": "run_a"})
     pruned = s[s["method"] != "dense"].rename(columns={"run_id": "run_b"})
     out = pruned.merge(dense, on=keys, how="inner", validate="many_to_one")
-    return out[["run_a", "run_b", "setting", "method", "scope", "target_sparsity", "seed", *PAIR_KEYS]]
+    return out[["run_a", "run_b", "setting", "method", "scope", "subnetworks", "target_sparsity", "seed", *PAIR_KEYS]]
 
 
 def setting_pairs(results: pd.DataFrame) -> pd.DataFrame:
     """Every language trained both ways: ``run_a`` monolingual, ``run_b`` multilingual, same
     method, scope, sparsity and seed. Dense runs have scope "none" in both settings."""
     s = _scored(results)
-    keys = ["method", "scope", "target_sparsity", "seed", *PAIR_KEYS]
+    keys = ["method", "scope", "subnetworks", "target_sparsity", "seed", *PAIR_KEYS]
     mono = s[s["setting"] == "monolingual"][keys + ["run_id"]].rename(columns={"run_id": "run_a"})
     multi = s[s["setting"] == "multilingual"][keys + ["run_id"]].rename(columns={"run_id": "run_b"})
     return mono.merge(multi, on=keys, how="inner", validate="one_to_one")[["run_a", "run_b", *keys]]
+
+
+def subnetwork_pairs(results: pd.DataFrame) -> pd.DataFrame:
+    """Runs that differ only in their subnetworks: ``run_a`` shared, ``run_b`` non-shared (same
+    setting, training languages, method, sparsity and seed)."""
+    s = _scored(results)
+    keys = ["setting", "train_languages", "method", "scope", "target_sparsity", "seed", *PAIR_KEYS]
+    shared = s[(s["subnetworks"] == "shared") & (s["method"] != "dense")][keys + ["run_id"]]
+    own = s[s["subnetworks"] == "non_shared"][keys + ["run_id"]]
+    return (shared.rename(columns={"run_id": "run_a"}).merge(own.rename(columns={"run_id": "run_b"}), on=keys,
+                                                               how="inner", validate="one_to_one")[["run_a", "run_b", *keys]])
 
 
 def scope_pairs(results: pd.DataFrame) -> pd.DataFrame:
     """Pruned runs that differ only in scope: ``run_a`` partial, ``run_b`` incl_embeddings (same
     setting, training languages, method, sparsity and seed)."""
     s = _scored(results)
-    keys = ["setting", "train_languages", "method", "target_sparsity", "seed", *PAIR_KEYS]
+    keys = ["setting", "train_languages", "method", "subnetworks", "target_sparsity", "seed", *PAIR_KEYS]
     part = s[s["scope"] == "partial"][keys + ["run_id"]].rename(columns={"run_id": "run_a"})
     emb = s[s["scope"] == "incl_embeddings"][keys + ["run_id"]].rename(columns={"run_id": "run_b"})
     return part.merge(emb, on=keys, how="inner", validate="one_to_one")[["run_a", "run_b", *keys]]

@@ -25,6 +25,8 @@ SCOPES = ("partial", "incl_embeddings")
 GRANULARITIES = ("per_tensor", "global")
 SCHEDULES = ("derived", "paper")
 STRUCTURED = ("grad", "l0")  # methods that remove whole heads and FFN units (sparsity over the encoder)
+#: one subnetwork for all training languages, or one per language (Li et al. 2022): ``grad`` only
+SUBNETWORKS = ("shared", "non_shared")
 
 
 class ConfigError(ValueError):
@@ -54,6 +56,7 @@ class RunConfig:
     granularity: str = "per_tensor"
     sparsity: float = 0.0  # target fraction of the scope pruned at the end (structured methods: of the encoder)
     schedule: str = "derived"  # "paper": appendix A.2 table by training size; "derived": by step count
+    subnetworks: str = "shared"  # "non_shared": one structure per language (grad, multilingual runs)
     seed: int = 0
     perturbation_seed: int = 1234  # fixes the perturbed test sets, identical for every model
 
@@ -89,6 +92,11 @@ class RunConfig:
             fail(f"scope must be one of {SCOPES}, not {self.scope!r}")
         if self.method in STRUCTURED and self.scope != "partial":
             fail(f"method {self.method!r} removes heads and FFN units of the encoder: scope must be 'partial'")
+        if self.subnetworks not in SUBNETWORKS:
+            fail(f"subnetworks must be one of {SUBNETWORKS}, not {self.subnetworks!r}")
+        if self.subnetworks == "non_shared" and (self.method != "grad" or self.setting != "multilingual"):
+            fail(f"non-shared subnetworks are implemented for method 'grad' in multilingual runs "
+                 f"(got method {self.method!r}, setting {self.setting!r})")
         if self.granularity not in GRANULARITIES:
             fail(f"granularity must be one of {GRANULARITIES}, not {self.granularity!r}")
         if self.schedule not in SCHEDULES:
@@ -116,6 +124,9 @@ class RunConfig:
         d = asdict(self)
         d["languages"] = list(self.languages)
         d["vocab_languages"] = list(self.vocab_languages)
+        if self.subnetworks == "shared":
+            # added after runs existed: at its default it stays out of the hash, so their ids hold
+            del d["subnetworks"]
         versions = {"engine_version": ENGINE_VERSION}
         if self.method in METHOD_VERSIONS:
             versions["method_version"] = METHOD_VERSIONS[self.method]

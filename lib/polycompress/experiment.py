@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from .corpora import corpus_words, load_language, subsample, subsample_indices
 from .evaluation import entity_overlap, score, surface_forms
 from .perturb import SCOPES, donor_words, perturbed_test_sets
 from .pruning import METHODS, SparsityReport, derived_schedule, paper_schedule
+from .pruning.subnetworks import LanguageGradientPruner
 from .pruning.rows import language_rows, mention_words
 from .settings import cache_root
 from .training import Encoded, collate, encode, predict, total_steps, train
@@ -40,7 +42,7 @@ EVAL_MAX_LENGTH = 512  # evaluation never cuts a sentence short of the model's l
 IMPORTANCE_SENTENCES = 256
 
 RESULT_COLUMNS = [
-    "run_id", "setting", "train_languages", "language", "model", "method", "scope", "granularity",
+    "run_id", "setting", "train_languages", "language", "model", "method", "scope", "subnetworks", "granularity",
     "target_sparsity", "achieved_sparsity", "seed", "test_set", "f1", "precision", "recall", "n_sentences",
     "n_mentions", "f1_PER", "f1_ORG", "f1_LOC", "entity_overlap_unique", "entity_overlap_occurrences",
     "sparsity_share_of_all", "train_size", "epochs", "words_unscored", "test_set_note",
@@ -112,12 +114,13 @@ def load_data(config: RunConfig) -> tuple[dict, dict, dict, dict]:
     return train_sets, dev_sets, test_sets, notes
 
 
-def importance_data(config: RunConfig, tokenizer, dev_sets: dict) -> Encoded:
+def importance_data(config: RunConfig, tokenizer, dev_sets: dict, languages: Sequence[str] | None = None) -> Encoded:
     """Development sentences for importance-based pruning: an equal share of
-    :data:`IMPORTANCE_SENTENCES` from each training language's validation split (DATA_SEED)."""
+    :data:`IMPORTANCE_SENTENCES` from each training language's validation split (DATA_SEED),
+    of ``languages`` only if given (non-shared subnetworks: the same sentences, one language's)."""
     per_language = -(-IMPORTANCE_SENTENCES // len(config.languages))
     tokens, tags = [], []
-    for code in config.languages:
+    for code in languages or config.languages:
         dev = dev_sets[code]
         if per_language < len(dev):
             dev = subsample(dev, per_language, DATA_SEED)
@@ -146,6 +149,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
 
     tokens = [t for code in config.languages for t in train_sets[code]["tokens"]]
     tags = [t for code in config.languages for t in train_sets[code]["ner_tags"]]
+    groups = [k for k, code in enumerate(config.languages) for _ in range(len(train_sets[code]))]
     data = encode(tokenizer, tokens, tags, config.max_length)
     steps = total_steps(len(data), config.batch_size, config.epochs)
     if config.schedule == "paper":
@@ -156,36 +160,44 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
         schedule = paper_schedule(size, config.sparsity)
     else:
         schedule = derived_schedule(steps, config.sparsity)
-    dev: list[Encoded] = []  # loaded on first use: only importance-based methods ask
+    dev: dict[str | None, Encoded] = {}  # loaded on first use: only importance-based methods ask
 
-    def importance_batches() -> list[dict]:
-        if not dev:
-            dev.append(importance_data(config, tokenizer, dev_sets))
-        d = dev[0]
+    def importance_batches(code: str | None = None) -> list[dict]:
+        """Development batches of every training language, or of ``code`` alone."""
+        if code not in dev:
+            dev[code] = importance_data(config, tokenizer, dev_sets, None if code is None else [code])
+        d = dev[code]
         return [collate(d, range(i, min(i + config.batch_size, len(d))), tokenizer.pad_token_id)
                 for i in range(0, len(d), config.batch_size)]
 
-    pruner = METHODS[config.method](model, schedule, config.scope, config.granularity,
-                                    importance_batches=importance_batches)
+    non_shared = config.subnetworks == "non_shared"
+    method = LanguageGradientPruner if non_shared else METHODS[config.method]
+    pruner = method(model, schedule, config.scope, config.granularity,
+                    importance_batches=importance_batches, languages=config.languages)
 
     result = train(
         model, data, epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
         weight_decay=config.weight_decay, seed=config.seed, pad_id=tokenizer.pad_token_id,
         after_step=pruner.step, sparsity=lambda: getattr(pruner, "current", 0.0),
         penalty=getattr(pruner, "penalty", None), progress=progress,
+        # non-shared: every batch one language's, through that language's subnetwork
+        batch_groups=groups if non_shared else None, before_batch=pruner.use_group if non_shared else None,
     )
     pruner.finish()
     report = pruner.report()
 
     rows, predictions = [], []
     for code in config.languages:
+        if non_shared:
+            pruner.use(code)  # each language is evaluated with its own subnetwork
         train_forms = surface_forms(train_sets[code]["tokens"], [[names[i] for i in t] for t in train_sets[code]["ner_tags"]])
         for test_name in TEST_SETS:
             common = {
                 "run_id": config.run_id, "setting": config.setting, "train_languages": ",".join(config.languages),
                 "language": code, "model": config.model, "method": config.method,
                 "scope": config.scope if config.method != "dense" else "none", "granularity": config.granularity,
-                "target_sparsity": config.sparsity, "achieved_sparsity": report.achieved, "seed": config.seed,
+                "subnetworks": config.subnetworks, "target_sparsity": config.sparsity,
+                "achieved_sparsity": pruner.achieved(code) if non_shared else report.achieved, "seed": config.seed,
                 "test_set": test_name, "sparsity_share_of_all": report.share_of_all,
                 "train_size": len(train_sets[code]), "epochs": config.epochs,
             }
@@ -215,11 +227,14 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
     write_parquet(out_dir / "rows.parquet", table)
     write_parquet(out_dir / "predictions.parquet", predictions)
     write_csv(out_dir / "embedding_rows.csv", embedding)
+    # structured methods: which heads and FFN units survived, per layer (and language if non-shared)
     structure = getattr(pruner, "structure", None)
-    if structure is not None:  # structured methods: which heads and FFN units survived, per layer
-        write_json(out_dir / "structure.json", {"heads": structure.heads.int().tolist(),
-                                                "units_kept": structure.units.sum(1).tolist(),
-                                                "units": structure.units.shape[1]})
+    structures = pruner.structures if non_shared else {} if structure is None else {"all": structure}
+    if structures:
+        write_json(out_dir / "structure.json", {
+            "units": next(iter(structures.values())).units.shape[1],
+            "languages": {code: {"heads": s.heads.int().tolist(), "units_kept": s.units.sum(1).tolist()}
+                          for code, s in structures.items()}})
     write_json(out_dir / "done.json", {
         "run_id": config.run_id, "seconds": round(seconds, 1), "train_seconds": round(result.seconds, 1),
         "steps": result.steps, "train_tokens": result.tokens, "padded_tokens": result.padded_tokens,

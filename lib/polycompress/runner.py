@@ -99,6 +99,14 @@ def collect(out: Path) -> pd.DataFrame:
     for name, (member, columns) in TABLES.items():
         frames = [_read(run / member) for run in runs if (run / member).is_file()]
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+        if name == "results.parquet" and len(table):
+            # rows written before the column existed: every run then was shared
+            missing = table["subnetworks"].isna() if "subnetworks" in table else pd.Series(True, index=table.index)
+            if missing.any():
+                tqdm.write(f"{table.loc[missing, 'run_id'].nunique()} run(s) written before the 'subnetworks' "
+                           f"column: marked shared", file=sys.stderr)
+                table.loc[missing, "subnetworks"] = "shared"
+                table = table.reindex(columns=columns)
         write_parquet(Path(out) / name, table)
         tables[name] = table
     return tables["results.parquet"]

@@ -70,6 +70,18 @@ def grouped_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Gene
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def language_batches(lengths: Sequence[int], groups: Sequence[int], batch_size: int,
+                     rng: np.random.Generator) -> list[np.ndarray]:
+    """:func:`grouped_batches` within each group (a training language), then all batches shuffled:
+    every batch holds one group's sentences."""
+    groups = np.asarray(groups)
+    batches = []
+    for g in np.unique(groups):
+        members = np.flatnonzero(groups == g)
+        batches += [members[b] for b in grouped_batches([lengths[i] for i in members], batch_size, rng)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def collate(data: Encoded, index: Sequence[int], pad_id: int) -> dict[str, torch.Tensor]:
     """Pad a batch to its longest sentence: input_ids, attention_mask, labels of shape (B, L)."""
     longest = max(len(data.input_ids[i]) for i in index)
@@ -110,14 +122,20 @@ def train(
     after_step: Callable[[int], None] | None = None,
     sparsity: Callable[[], float] | None = None,
     penalty: Callable[[], torch.Tensor] | None = None,
+    batch_groups: Sequence[int] | None = None,
+    before_batch: Callable[[int], None] | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """AdamW with linear decay to zero and no warm-up (run_ner's defaults).
 
     ``after_step(step)`` runs after every optimizer step: pruning methods hook in there.
     ``penalty()``, if given, is added to each batch's loss (L0 gates' sparsity term); the
-    curve's ``loss`` is the task loss alone.
+    curve's ``loss`` is the task loss alone. ``batch_groups`` (one id per sentence), if given, makes
+    every batch one group's (:func:`language_batches`), and ``before_batch(group)`` runs before
+    its forward pass (per-language subnetworks hook in there).
     """
+    if before_batch is not None and batch_groups is None:
+        raise ValueError("before_batch needs batch_groups: it is called with the group of each batch")
     steps = total_steps(len(data), batch_size, epochs)
     no_decay = ("bias", "LayerNorm.weight")
     groups = [
@@ -137,9 +155,13 @@ def train(
     bar = tqdm(total=steps, desc="training", unit="step", disable=not progress, leave=False)
     step = 0
     while step < steps:
-        for index in grouped_batches(lengths, batch_size, rng):
+        epoch = (grouped_batches(lengths, batch_size, rng) if batch_groups is None
+                 else language_batches(lengths, batch_groups, batch_size, rng))
+        for index in epoch:
             if step >= steps:
                 break
+            if before_batch is not None:
+                before_batch(int(batch_groups[index[0]]))
             batch = collate(data, index, pad_id)
             loss = model(**batch).loss
             (loss + penalty() if penalty is not None else loss).backward()

@@ -1,0 +1,101 @@
+"""Gradient pruning with one subnetwork per language: Li et al.'s (2022) ``non_shared`` setting.
+
+The weights stay shared; every training language gets a structure of its own (kept heads and
+FFN units, :class:`~polycompress.pruning.structured.Structure`), chosen by gradient importance on
+that language's development sentences alone, on the same gradual schedule and to the same
+target as the shared method. Structures are applied by 0/1 gates on head outputs and FFN units
+(:func:`~polycompress.pruning.structured.install_gates`), not by zeroing weights, since a head one
+language drops another may keep. Each training batch holds one language's sentences and runs
+through that language's subnetwork (so a head a language dropped gets no gradient from it), and
+each language is evaluated with its own subnetwork (:meth:`LanguageGradientPruner.use`).
+
+A gate of 0 after a head's attention (before the output matrix) or after an FFN unit's
+activation computes what removing that head's Q/K/V/O slices or that unit's two slices
+computes, so :func:`~polycompress.pruning.compact.compact` of a copy of the model with one
+language's structure gives that language's physically smaller model (tested).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from .report import SparsityReport
+from .schedule import Schedule
+from .structured import Structure, encoder_report, gradient_importance, install_gates, pruned_share, select, structure_masks
+
+
+class LanguageGradientPruner:
+    """Method ``grad`` with ``subnetworks="non_shared"``: call :meth:`use` (or :meth:`use_group`)
+    before every batch, :meth:`step` after every optimizer step.
+
+    ``importance_batches(code)`` returns the development batches of language ``code``.
+    """
+
+    def __init__(self, model: nn.Module, schedule: Schedule, scope: str = "partial", granularity: str = "per_tensor",
+                 importance_batches: Callable[[str], Iterable[dict]] | None = None,
+                 languages: Sequence[str] = (), **context):
+        if scope != "partial":
+            raise ValueError("structured pruning removes heads and FFN units: scope must be 'partial'")
+        if importance_batches is None or not languages:
+            raise ValueError("non-shared subnetworks need the training languages and their development batches")
+        self.model, self.schedule, self.scope, self.granularity = model, schedule, scope, granularity
+        self.importance_batches, self.languages = importance_batches, list(languages)
+        self.structures = {code: Structure.full(model) for code in self.languages}
+        self.current = 0.0  # mean over languages of the share of the encoder each one's subnetwork drops
+        self.history: list[tuple[int, float]] = []
+        self.active = self.languages[0]
+        self._gates: tuple[torch.Tensor, torch.Tensor] = (torch.ones(0), torch.ones(0))
+        self.use(self.active)
+        self.handles = install_gates(model, lambda i: self._gates[0][i], lambda i: self._gates[1][i])
+
+    def use(self, code: str) -> None:
+        """Run the model through ``code``'s subnetwork from now on."""
+        s = self.structures[code]
+        self.active, self._gates = code, (s.heads.float(), s.units.float())
+
+    def use_group(self, index: int) -> None:
+        """:meth:`use` by position in the training languages (the training loop's batch groups)."""
+        self.use(self.languages[index])
+
+    def update(self, sparsity: float) -> None:
+        active = self.active
+        for code in self.languages:  # importance of each language measured through its own subnetwork
+            self.use(code)
+            heads, units = gradient_importance(self.model, self.importance_batches(code))
+            self.structures[code] = select(self.model, heads, units, sparsity, self.structures[code])
+        self.use(active)
+        self.current = sum(self.achieved(c) for c in self.languages) / len(self.languages)
+
+    def step(self, step: int) -> None:
+        if self.schedule.is_update_step(step):
+            target = self.schedule.sparsity(step)
+            self.update(target)
+            self.history.append((step, target))
+
+    def finish(self) -> None:
+        """Nothing to do: the gates stay for evaluation, one language at a time."""
+
+    def achieved(self, code: str) -> float:
+        """Share of the encoder's parameters ``code``'s subnetwork drops."""
+        return pruned_share(self.model, self.structures[code])
+
+    def shared_structure(self) -> Structure:
+        """What every language dropped: the part of the encoder no subnetwork uses."""
+        return Structure(torch.stack([s.heads for s in self.structures.values()]).any(0),
+                         torch.stack([s.units for s in self.structures.values()]).any(0))
+
+    def report(self) -> SparsityReport:
+        """Zeros over the encoder once what *no* language uses is removed (the weights themselves
+        are not zeroed: each language's own share is :meth:`achieved`)."""
+        masks = structure_masks(self.model, self.shared_structure())
+        with torch.no_grad():
+            saved = {name: param.detach().clone() for name, (param, _) in masks.items()}
+            for param, mask in masks.values():
+                param.mul_(mask)
+            report = encoder_report(self.model, self.granularity, self.schedule.final)
+            for name, (param, _) in masks.items():
+                param.copy_(saved[name])
+        return report
