@@ -126,3 +126,19 @@ def test_correlation_verdict_needs_points_and_significance():
     assert compare.correlation_verdict({**strong, "spearman_p": 0.2}, +1) == "cannot tell"
     assert compare.correlation_verdict({"n": 3, "spearman": 1.0, "spearman_p": 0.0}, +1) == "cannot tell"
     assert compare.correlation_verdict({"n": 8, "spearman": float("nan"), "spearman_p": float("nan")}, +1) == "cannot tell"
+
+
+def test_shared_and_non_shared_runs_pair_with_each_other_and_each_with_dense():
+    base = {"setting": "multilingual", "train_languages": "yo,sw", "language": "yo", "scope": "partial",
+            "target_sparsity": 0.5, "seed": 0, "test_set": "regular", "f1": 0.5}
+    results = pd.DataFrame([
+        {**base, "run_id": "d", "method": "dense", "scope": "none", "target_sparsity": 0.0, "subnetworks": "shared"},
+        {**base, "run_id": "s", "method": "grad", "subnetworks": "shared"},
+        {**base, "run_id": "n", "method": "grad", "subnetworks": "non_shared"},
+        {**base, "run_id": "i", "method": "imp", "subnetworks": "shared"},
+    ])
+    assert compare.subnetwork_pairs(results)[["run_a", "run_b"]].values.tolist() == [["s", "n"]]
+    dense = compare.dense_pairs(results)
+    assert sorted(dense["run_b"]) == ["i", "n", "s"] and set(dense["run_a"]) == {"d"}
+    # a table from before the column: every run shared, nothing to pair
+    assert compare.subnetwork_pairs(results.drop(columns="subnetworks").iloc[[0, 1, 3]]).empty

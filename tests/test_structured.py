@@ -156,6 +156,10 @@ def test_l0_pruner_reaches_its_target_and_leaves_a_plain_masked_model(tiny_bert)
         optimizer.zero_grad()
         pruner.step(step)
     assert abs(pruner.current - 0.5) < 0.05  # expected sparsity while training
+    # the structure was fixed once the schedule had ended near the target, and stayed fixed
+    assert pruner.frozen_at is not None and 60 <= pruner.frozen_at < steps - 1
+    for param, mask in pruner.masks.values():
+        assert (param.detach()[mask == 0] == 0).all()
     pruner.finish()
     head, unit, total = costs(model)
     assert abs(pruner.current - 0.5) <= (head + unit) / total  # deterministic: whole heads/units
