@@ -43,3 +43,22 @@ def test_subnetworks_default_keeps_run_ids_and_non_shared_is_grad_multilingual_o
         RunConfig(method="grad", sparsity=0.5, setting="monolingual", languages=("sw",), subnetworks="non_shared")
     with pytest.raises(ConfigError, match="subnetworks must be one of"):
         RunConfig(subnetworks="mine")
+
+
+def test_the_experiment_notebook_passes_every_parameter_to_its_run_config():
+    """A field missing from the notebook's parameters cell or its RunConfig(...) call would run
+    another configuration than the grid asked for (the runner also checks the written run id)."""
+    import re
+    from dataclasses import fields
+    from pathlib import Path
+
+    import jupytext
+
+    nb = jupytext.read(Path(__file__).parents[1] / "book" / "experiments" / "finetune_prune.md")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    params = next(c.source for c in code if "parameters" in c.metadata.get("tags", []))
+    names = {f.name for f in fields(RunConfig)}
+    assigned = set(re.findall(r"^(\w+) = ", params, flags=re.M))
+    assert names <= assigned
+    call = next(c.source for c in code if "config = RunConfig(" in c.source)
+    assert names <= set(re.findall(r"(\w+)=\1\b", call))

@@ -135,6 +135,11 @@ def run_grid(configs: list[RunConfig], out: Path | str, progress: bool = True, s
             execute(config, directory, stream=stream)
             if not (directory / "done.json").is_file():
                 raise RuntimeError("the notebook finished without writing done.json")
+            written = json.loads((directory / "params.json").read_text()).get("run_id")
+            if written != config.run_id:  # the notebook dropped or changed a parameter
+                (directory / "done.json").unlink()
+                raise RuntimeError(f"the notebook ran {written}, not {config.run_id}: "
+                                   f"a parameter did not reach its RunConfig")
             ran += 1
         except Exception as err:  # noqa: BLE001 - record, go on with the grid
             failed.append(config.run_id)
