@@ -101,11 +101,13 @@ def collect(out: Path) -> pd.DataFrame:
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
         if name == "results.parquet" and len(table):
             # rows written before the column existed: every run then was shared
-            missing = table["subnetworks"].isna() if "subnetworks" in table else pd.Series(True, index=table.index)
+            if "subnetworks" not in table:
+                table["subnetworks"] = None
+            missing = table["subnetworks"].isna()
             if missing.any():
                 tqdm.write(f"{table.loc[missing, 'run_id'].nunique()} run(s) written before the 'subnetworks' "
                            f"column: marked shared", file=sys.stderr)
-                table.loc[missing, "subnetworks"] = "shared"
+                table["subnetworks"] = table["subnetworks"].astype(object).where(~missing, "shared")
                 table = table.reindex(columns=columns)
         write_parquet(Path(out) / name, table)
         tables[name] = table
