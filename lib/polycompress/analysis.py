@@ -43,8 +43,12 @@ def _with_language_facts(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_results(path: Path | str | None = None) -> pd.DataFrame:
-    """The results table with each language's corpus, script, family and paper size bucket."""
-    return _with_language_facts(_grid_table("results.parquet", path))
+    """The results table with each language's corpus, script, family and paper size bucket.
+    A table collected before non-shared runs existed gets ``subnetworks`` "shared" (all were)."""
+    table = _grid_table("results.parquet", path)
+    if "subnetworks" not in table:
+        table["subnetworks"] = "shared"
+    return _with_language_facts(table)
 
 
 def load_predictions(path: Path | str | None = None) -> pd.DataFrame:
