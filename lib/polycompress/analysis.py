@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import languages
+from .config import fill_subnetworks
 
 RESULTS_ENV = "POLYCOMPRESS_RESULTS"
 #: below this regular-test F1 a perturbed/regular ratio is noise (0.02 / 0.005 = 4): such pairs
@@ -45,10 +46,7 @@ def _with_language_facts(df: pd.DataFrame) -> pd.DataFrame:
 def load_results(path: Path | str | None = None) -> pd.DataFrame:
     """The results table with each language's corpus, script, family and paper size bucket.
     A table collected before non-shared runs existed gets ``subnetworks`` "shared" (all were)."""
-    table = _grid_table("results.parquet", path)
-    if "subnetworks" not in table:
-        table["subnetworks"] = "shared"
-    return _with_language_facts(table)
+    return _with_language_facts(fill_subnetworks(_grid_table("results.parquet", path)))
 
 
 def load_predictions(path: Path | str | None = None) -> pd.DataFrame:
@@ -135,10 +133,7 @@ def run_records(path: Path | str | None = None) -> pd.DataFrame:
         sparsity = pd.read_csv(done.parent / "sparsity.csv").set_index("tensor")
         rows.append({**params, **record, "achieved_sparsity": float(sparsity.loc["(scope)", "achieved"]),
                      "zeros_share_of_all": float(sparsity.loc["(all parameters)", "achieved"])})
-    out = pd.DataFrame(rows)
-    if len(out):
-        out["subnetworks"] = out.get("subnetworks", pd.Series(index=out.index, dtype=object)).fillna("shared")
-    return out
+    return fill_subnetworks(pd.DataFrame(rows))
 
 
 def structures(path: Path | str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:

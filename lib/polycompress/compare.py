@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from .config import fill_subnetworks
 from .evaluation import sentence_counts
 from .intervals import N_RESAMPLES, paired_difference
 
@@ -25,8 +26,7 @@ VERDICTS = ("holds", "holds in part", "cannot tell", "mixed", "does not hold")
 def _scored(results: pd.DataFrame) -> pd.DataFrame:
     cols = ["run_id", "setting", "train_languages", "language", "method", "scope", "subnetworks", "target_sparsity",
             "seed", "test_set", "f1"]
-    if "subnetworks" not in results:  # a table from before non-shared runs: all shared
-        results = results.assign(subnetworks="shared")
+    results = fill_subnetworks(results)  # a table from before non-shared runs: all shared
     return results.loc[results["f1"].notna(), cols]
 
 

@@ -29,6 +29,15 @@ STRUCTURED = ("grad", "l0")  # methods that remove whole heads and FFN units (sp
 SUBNETWORKS = ("shared", "non_shared")
 
 
+def fill_subnetworks(table):
+    """``table`` (results rows or run records, a pandas DataFrame) with ``subnetworks`` "shared"
+    where it is missing: rows written before the field existed, and run records of shared runs
+    (``params.json`` leaves the field out at its default, see :meth:`RunConfig.canonical`)."""
+    out = table.assign(subnetworks=table["subnetworks"] if "subnetworks" in table else None)
+    out["subnetworks"] = out["subnetworks"].astype(object).where(out["subnetworks"].notna(), "shared")
+    return out
+
+
 class ConfigError(ValueError):
     """Invalid run parameters (raised before any data or model is loaded)."""
 

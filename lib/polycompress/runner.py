@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .artifacts import write_json, write_parquet
-from .config import ENGINE_VERSION, METHOD_VERSIONS, RunConfig
+from .config import ENGINE_VERSION, METHOD_VERSIONS, RunConfig, fill_subnetworks
 from .experiment import PREDICTION_COLUMNS, RESULT_COLUMNS
 from .pruning.rows import ROW_COLUMNS
 
@@ -100,15 +100,11 @@ def collect(out: Path) -> pd.DataFrame:
         frames = [_read(run / member) for run in runs if (run / member).is_file()]
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
         if name == "results.parquet" and len(table):
-            # rows written before the column existed: every run then was shared
-            if "subnetworks" not in table:
-                table["subnetworks"] = None
-            missing = table["subnetworks"].isna()
+            missing = table["subnetworks"].isna() if "subnetworks" in table else table["run_id"].notna()
             if missing.any():
                 tqdm.write(f"{table.loc[missing, 'run_id'].nunique()} run(s) written before the 'subnetworks' "
                            f"column: marked shared", file=sys.stderr)
-                table["subnetworks"] = table["subnetworks"].astype(object).where(~missing, "shared")
-                table = table.reindex(columns=columns)
+                table = fill_subnetworks(table).reindex(columns=columns)
         write_parquet(Path(out) / name, table)
         tables[name] = table
     return tables["results.parquet"]
