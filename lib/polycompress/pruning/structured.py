@@ -203,9 +203,17 @@ def structure_masks(model: nn.Module, structure: Structure) -> dict[str, tuple[n
     return out
 
 
-def encoder_report(model: nn.Module, granularity: str, target: float) -> SparsityReport:
-    """Zeros over the encoder layers' parameters (the scope structured sparsity is measured on)."""
-    tensors = [TensorSparsity(n, p.numel(), int((p.detach() == 0).sum()), target)
+def encoder_report(model: nn.Module, granularity: str, target: float,
+                   masks: dict[str, tuple[nn.Parameter, torch.Tensor]] | None = None) -> SparsityReport:
+    """Zeros over the encoder layers' parameters (the scope structured sparsity is measured on);
+    with ``masks`` (:func:`structure_masks`), entries they zero count as zeros too."""
+    masks = masks or {}
+
+    def zeros(name: str, p: nn.Parameter) -> int:
+        zero = p.detach() == 0
+        return int((zero | (masks[name][1] == 0)).sum() if name in masks else zero.sum())
+
+    tensors = [TensorSparsity(n, p.numel(), zeros(n, p), target)
                for n, p in model.named_parameters() if ".encoder.layer." in f".{n}"]
     return SparsityReport("encoder", granularity, target, tensors, sum(p.numel() for p in model.parameters()))
 

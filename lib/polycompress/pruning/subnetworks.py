@@ -91,11 +91,4 @@ class LanguageGradientPruner:
         """Zeros over the encoder once what *no* language uses is removed (the weights themselves
         are not zeroed: each language's own share is :meth:`achieved`)."""
         masks = structure_masks(self.model, self.shared_structure())
-        with torch.no_grad():
-            saved = {name: param.detach().clone() for name, (param, _) in masks.items()}
-            for param, mask in masks.values():
-                param.mul_(mask)
-            report = encoder_report(self.model, self.granularity, self.schedule.final)
-            for name, (param, _) in masks.items():
-                param.copy_(saved[name])
-        return report
+        return encoder_report(self.model, self.granularity, self.schedule.final, masks)
