@@ -120,7 +120,7 @@ class L0Pruner:
         self.structure: Structure | None = None
         self.masks: dict = {}
         self._z: tuple[torch.Tensor, torch.Tensor] | None = None
-        self.frozen, self.frozen_at = False, None  # structure fixed (gates folded and removed), at which step
+        self.frozen_at: int | None = None  # the step after which the structure was fixed
         self.handles = self._install()
 
     def _install(self) -> list:
@@ -130,6 +130,11 @@ class L0Pruner:
             self._z = (self.head_gates(), self.unit_gates())
 
         return install_gates(self.model, lambda i: self._z[0][i], lambda i: self._z[1][i], before=draw)
+
+    @property
+    def frozen(self) -> bool:
+        """Whether the structure is fixed (gates folded into the weights and removed)."""
+        return self.structure is not None
 
     def expected_sparsity(self) -> torch.Tensor:
         """E[share of encoder parameters removed] under the current gate distributions."""
@@ -196,7 +201,6 @@ class L0Pruner:
         for handle in self.handles:
             handle.remove()
         self.handles = []
-        self.frozen = True
         self.current = pruned_share(self.model, self.structure)
 
     def finish(self) -> None:
