@@ -90,9 +90,14 @@ def corpus_overlap(codes: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def percent_label(fraction: pd.Series) -> pd.Series:
+    """Fractions as whole-percent labels: 0.5 -> "50%" (chart categories and table columns)."""
+    return (fraction * 100).round().astype(int).astype(str) + "%"
+
+
 def model_label(df: pd.DataFrame) -> pd.Series:
     """"dense" or "<method> <scope> <sparsity>%" per row (needs method, scope, target_sparsity)."""
-    pct = (df["target_sparsity"] * 100).round().astype(int).astype(str) + "%"
+    pct = percent_label(df["target_sparsity"])
     return df["method"].where(df["method"] == "dense", df["method"] + " " + df["scope"] + " " + pct)
 
 
