@@ -228,8 +228,11 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
     write_parquet(out_dir / "predictions.parquet", predictions)
     write_csv(out_dir / "embedding_rows.csv", embedding)
     # structured methods: which heads and FFN units survived, per layer (and language if non-shared)
-    structure = getattr(pruner, "structure", None)
-    structures = pruner.structures if non_shared else {} if structure is None else {"all": structure}
+    if non_shared:
+        structures = pruner.structures
+    else:
+        structure = getattr(pruner, "structure", None)
+        structures = {} if structure is None else {"all": structure}
     if structures:
         write_json(out_dir / "structure.json", {
             "units": next(iter(structures.values())).units.shape[1],

@@ -29,8 +29,6 @@ import yaml
 from . import languages
 from .config import STRUCTURED, ConfigError, RunConfig
 
-GRID_KEYS = ("languages", "monolingual", "multilingual", "methods", "scopes", "sparsities", "seeds", "epochs", "train_size",
-             "subnetworks")
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Tiny: two languages, a few sentences; exercises every code path in well under 2 minutes.
