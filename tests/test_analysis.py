@@ -41,11 +41,16 @@ def test_paper_numbers_the_book_states():
 
 
 def test_correlation_matches_scipy_and_refuses_tiny_samples():
-    x = pd.Series([0.1, 0.2, 0.4, 0.8])
-    y = pd.Series([0.5, 0.55, 0.7, 0.9])
+    from scipy.stats import spearmanr
+
+    x = pd.Series([0.1, 0.2, 0.4, 0.8, 0.3, 0.6])
+    y = pd.Series([0.5, 0.55, 0.7, 0.9, 0.72, 0.6])
     c = analysis.correlation(x, y)
-    assert c["n"] == 4 and c["spearman"] == pytest.approx(1.0) and 0 < c["pearson"] <= 1
-    assert pd.isna(analysis.correlation(x[:2], y[:2])["pearson"])
+    assert c["n"] == 6 and c["spearman"] == pytest.approx(spearmanr(x, y).statistic) and 0 < c["pearson"] <= 1
+    # three or four points that agree would print Spearman 1.000: below five there is no coefficient
+    few = analysis.correlation(x[:4], y[:4])
+    assert few["n"] == 4 and pd.isna(few["spearman"]) and pd.isna(few["pearson"])
+    assert analysis.MIN_CORRELATION_N == 5
 
 
 def test_robustness_ratio_excludes_near_zero_regular_f1_and_says_so():
@@ -55,6 +60,11 @@ def test_robustness_ratio_excludes_near_zero_regular_f1_and_says_so():
     rob = analysis.robustness_long(long, min_regular=0.1).set_index("language")
     assert rob.loc["a", "ratio"] == pytest.approx(0.5) and not rob.loc["a", "excluded"]
     assert pd.isna(rob.loc["b", "ratio"]) and rob.loc["b", "excluded"]
+    # by default the floor is the collapse rule's
+    from polycompress.compare import COLLAPSE_F1
+
+    low = long.assign(f1=[COLLAPSE_F1 - 0.01, 0.1, 0.8, 0.4])
+    assert analysis.robustness_long(low).set_index("language")["excluded"].to_dict() == {"a": True, "b": False}
 
 
 def test_long_format_takes_one_method_with_the_dense_runs():

@@ -5,7 +5,7 @@ import re
 import yaml
 
 CHAPTERS = ["data", "methods", "multilingual", "languages", "robustness", "embeddings", "overlap", "scorecard",
-            "structured", "runs", "reference_tables"]
+            "structured", "runs", "reference_tables", "fidelity"]
 
 
 def test_book_builds_without_warnings(smoke_book):
@@ -20,6 +20,22 @@ def test_book_builds_without_warnings(smoke_book):
     for chapter in CHAPTERS:
         page = (html / "book" / f"{chapter}.html").read_text(encoding="utf-8")
         assert "Traceback" not in page, chapter
+
+
+def test_every_faceted_chart_in_the_book_splits_its_data_by_panel(smoke_book):
+    """The Vega-Lite spec of every chart on every page: no view inside a facet carries its own
+    data (it would draw all rows in every panel)."""
+    import json
+
+    from polycompress import plotting
+
+    faceted = 0
+    for page in sorted((smoke_book["html"] / "book").glob("*.html")):
+        for text in re.findall(r"const spec = (\{.*\});\n", page.read_text(encoding="utf-8")):
+            spec = json.loads(text)
+            faceted += "facet" in json.dumps({k: v for k, v in spec.items() if k != "datasets"})
+            assert plotting.facet_data_problems(spec) == [], page.name
+    assert faceted >= 8  # the interval charts and the chapters' other small multiples
 
 
 def test_every_chapter_is_in_the_table_of_contents():
@@ -39,4 +55,16 @@ def test_scorecard_gives_every_claim_a_verdict(smoke_book):
     page = (smoke_book["html"] / "book" / "scorecard.html").read_text(encoding="utf-8")
     cells = re.findall(r"<td[^>]*>\s*([^<]*?)\s*</td>", page)
     verdicts = [c for c in cells if c in VERDICTS]
-    assert len(verdicts) == 7, cells[:40]  # one per claim row of the scorecard
+    assert len(verdicts) == 10, cells[:40]  # one per claim row of the scorecard
+
+
+def test_the_introduction_opens_with_the_scorecards_verdicts(smoke_book):
+    """The intro's short table is computed by the same call: the same claims, the same verdicts."""
+    from polycompress.compare import VERDICTS
+
+    def verdicts(page: str) -> list[str]:
+        text = (smoke_book["html"] / "book" / f"{page}.html").read_text(encoding="utf-8")
+        return [c for c in re.findall(r"<td[^>]*>\s*([^<]*?)\s*</td>", text) if c in VERDICTS]
+
+    intro = verdicts("intro")
+    assert len(intro) == 10 and intro == verdicts("scorecard")

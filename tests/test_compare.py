@@ -53,9 +53,9 @@ def test_shapes_are_checked():
         sentence_counts([["O", "O"]], [["O"]])
 
 
-def _results_and_predictions():
+def _results_and_predictions(pruned=WORSE):
     results, predictions = [], []
-    runs = [("d", "dense", "none", 0.0, GOLD), ("p", "imp", "partial", 0.5, WORSE)]
+    runs = [("d", "dense", "none", 0.0, GOLD), ("p", "imp", "partial", 0.5, pruned)]
     for run_id, method, scope, sp, pred in runs:
         results.append({"run_id": run_id, "setting": "multilingual", "train_languages": "yo,sw", "language": "yo",
                         "method": method, "scope": scope, "target_sparsity": sp, "seed": 0,
@@ -73,6 +73,22 @@ def test_pruned_runs_are_paired_with_their_dense_twin_and_scored():
     row = out.iloc[0]
     assert row["f1_a"] == pytest.approx(1.0) and row["f1_b"] == pytest.approx(results["f1"].iloc[1])
     assert row["verdict"] == "lower"
+
+
+def test_a_pair_with_a_model_below_the_collapse_floor_is_collapsed():
+    """A pruned model that tags nothing (regular F1 0) is clearly "lower" than dense by its
+    interval, but the collapse rule marks it, and the verdict rule leaves it out."""
+    nothing = [["O"] * len(g) for g in GOLD]
+    results, predictions = _results_and_predictions(pruned=nothing)
+    out = compare.paired_intervals(compare.dense_pairs(results), predictions, n_resamples=200).iloc[0]
+    assert out["high"] < 0  # the interval alone would call it a loss
+    assert out["regular_b"] == 0.0 and out["regular_a"] == pytest.approx(1.0)
+    assert out["collapsed"] and out["verdict"] == "collapsed"
+    assert compare.verdict([out["verdict"]], "lower") == "cannot tell"
+    # the floor is a parameter: at 0 nothing collapses and the loss is called
+    kept = compare.paired_intervals(compare.dense_pairs(results), predictions, n_resamples=200,
+                                    collapse_f1=0.0).iloc[0]
+    assert kept["verdict"] == "lower" and not kept["collapsed"]
 
 
 def test_unpaired_sentences_are_refused():
@@ -99,6 +115,8 @@ def test_seed_spread_is_unknown_with_one_seed():
     ([], "cannot tell"),
     (["lower", "no clear difference"], "does not hold"),
     (["lower", "higher"], "mixed"),
+    (["collapsed", "higher"], "holds"),  # collapsed cells are left out, not counted as unclear
+    (["collapsed", "collapsed"], "cannot tell"),
 ])
 def test_verdict_rule(cells, expected):
     assert compare.verdict(cells, "higher") == expected
@@ -142,3 +160,16 @@ def test_shared_and_non_shared_runs_pair_with_each_other_and_each_with_dense():
     assert sorted(dense["run_b"]) == ["i", "n", "s"] and set(dense["run_a"]) == {"d"}
     # a table from before the column: every run shared, nothing to pair
     assert compare.subnetwork_pairs(results.drop(columns="subnetworks").iloc[[0, 1, 3]]).empty
+
+
+def test_levels_place_a_model_against_a_threshold_with_an_interval():
+    results, predictions = _results_and_predictions()
+    runs = results[["run_id", "language", "test_set"]]
+    out = compare.levels(runs, predictions, threshold=0.1, n_resamples=300).set_index("run_id")
+    assert out.loc["d", "f1"] == pytest.approx(1.0) and out.loc["d", "position"] == "above"
+    assert out.loc["p", "low"] <= out.loc["p", "f1"] <= out.loc["p", "high"]
+    assert compare.levels(runs, predictions, threshold=1.5, n_resamples=300)["position"].tolist() == ["below", "below"]
+    nothing = [["O"] * len(g) for g in GOLD]
+    results, predictions = _results_and_predictions(pruned=nothing)
+    out = compare.levels(results[["run_id", "language", "test_set"]], predictions, threshold=0.1, n_resamples=300)
+    assert out.set_index("run_id").loc["p", "position"] == "collapsed"

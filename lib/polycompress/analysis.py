@@ -15,9 +15,9 @@ from . import languages
 from .config import fill_subnetworks
 
 RESULTS_ENV = "POLYCOMPRESS_RESULTS"
-#: below this regular-test F1 a perturbed/regular ratio is noise (0.02 / 0.005 = 4): such pairs
-#: are left out of robustness ratios, and counted
-MIN_REGULAR_F1 = 0.1
+#: fewer points than this give no correlation coefficient: with three languages any ordering
+#: that agrees prints Spearman 1.000, which says nothing
+MIN_CORRELATION_N = 5
 
 
 def results_path() -> Path:
@@ -220,12 +220,17 @@ def multilingual_gain(long: pd.DataFrame, sparsity: int = 0, test_set: str = "re
     return wide
 
 
-def robustness_long(long: pd.DataFrame, min_regular: float = 0.0) -> pd.DataFrame:
+def robustness_long(long: pd.DataFrame, min_regular: float | None = None) -> pd.DataFrame:
     """Perturbed over regular F1 per source, setting, scope, language, sparsity and seed.
 
-    A ratio over a near-zero regular F1 is noise (0.02 / 0.005 = 4); pairs whose regular F1 is
-    below ``min_regular`` get ratio NaN, and ``excluded`` marks them so callers can count them.
+    A ratio over a near-zero regular F1 is noise (0.02 / 0.005 = 4): pairs whose regular F1 is
+    below ``min_regular`` (default: the collapse floor, :data:`polycompress.compare.COLLAPSE_F1`)
+    get ratio NaN, and ``excluded`` marks them so callers can count them.
     """
+    if min_regular is None:
+        from .compare import COLLAPSE_F1
+
+        min_regular = COLLAPSE_F1
     keys = ["source", "setting", "scope", "language", "sparsity", "seed"]
     regular = long[long["test_set"] == "regular"][keys + ["f1"]].rename(columns={"f1": "regular_f1"})
     pert = long[long["test_set"] != "regular"].merge(regular, on=keys, how="inner")
@@ -242,13 +247,14 @@ def with_buckets(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def correlation(x: pd.Series, y: pd.Series) -> dict:
-    """Pearson and Spearman coefficients with p-values (scipy); NaN below 3 points."""
+def correlation(x: pd.Series, y: pd.Series, min_n: int = MIN_CORRELATION_N) -> dict:
+    """Pearson and Spearman coefficients with p-values (scipy); NaN below ``min_n`` points
+    (:data:`MIN_CORRELATION_N`) or when either side is constant."""
     from scipy.stats import pearsonr, spearmanr
 
     ok = x.notna() & y.notna()
     x, y = x[ok], y[ok]
-    if len(x) < 3 or x.nunique() < 2 or y.nunique() < 2:
+    if len(x) < min_n or x.nunique() < 2 or y.nunique() < 2:
         nan = float("nan")
         return {"n": int(len(x)), "pearson": nan, "pearson_p": nan, "spearman": nan, "spearman_p": nan}
     p, s = pearsonr(x, y), spearmanr(x, y)

@@ -4,7 +4,9 @@ A *pair* is two runs scored on the same test sentences of one language and test 
 run against the dense run of the same setting, training languages and seed (:func:`dense_pairs`),
 or a multilingual run against the monolingual run of the same language, method, scope, sparsity
 and seed (:func:`setting_pairs`). :func:`paired_intervals` gives each pair ``F1(b) - F1(a)`` with
-a paired bootstrap interval over test sentences (:mod:`polycompress.intervals`).
+a paired bootstrap interval over test sentences (:mod:`polycompress.intervals`), and marks it
+"collapsed" when either model scores below :data:`COLLAPSE_F1` on the regular test set.
+:func:`levels` places one model's F1 against a threshold instead (the robustness headline).
 """
 
 from __future__ import annotations
@@ -16,11 +18,22 @@ import pandas as pd
 
 from .config import fill_subnetworks
 from .evaluation import sentence_counts
-from .intervals import N_RESAMPLES, paired_difference
+from .intervals import N_RESAMPLES, f1_level, micro_f1, paired_difference
 
 PAIR_KEYS = ["language", "test_set"]
-INTERVAL_COLUMNS = ["f1_a", "f1_b", "difference", "low", "high", "n_sentences", "verdict"]
+INTERVAL_COLUMNS = ["f1_a", "f1_b", "difference", "low", "high", "n_sentences", "regular_a", "regular_b",
+                    "collapsed", "verdict"]
 VERDICTS = ("holds", "holds in part", "cannot tell", "mixed", "does not hold")
+#: The collapse rule, the one place it is written: a model whose regular-test F1 on a language is
+#: below this has not learned to tag that language (a tagger that predicts O everywhere scores
+#: 0). A pair with such a model on either side is "collapsed": drawn in its own colour, and left
+#: out of every verdict count and robustness ratio, with the number left out stated.
+COLLAPSE_F1 = 0.2
+#: "near zero" in the paper's robustness headline (Sec. 4.3): above every one of its dense
+#: models' perturbed F1 (Tables 4 and 8, 50 cells, at most 0.039), far below its pruned ones
+NEAR_ZERO_F1 = 0.1
+#: a level's position against a threshold, read as a direction for :func:`verdict`
+POSITION_DIRECTION = {"below": "lower", "above": "higher", "unclear": "no clear difference", "collapsed": "collapsed"}
 
 
 def _scored(results: pd.DataFrame) -> pd.DataFrame:
@@ -84,9 +97,13 @@ def counts_by_run(predictions: pd.DataFrame) -> dict[tuple[str, str, str], tuple
 
 
 def paired_intervals(pairs: pd.DataFrame, predictions: pd.DataFrame, n_resamples: int = N_RESAMPLES,
-                     seed: int = 0) -> pd.DataFrame:
-    """``pairs`` with ``f1_a``, ``f1_b``, ``difference`` (b - a), ``low``, ``high``, ``verdict``.
+                     seed: int = 0, collapse_f1: float = COLLAPSE_F1) -> pd.DataFrame:
+    """``pairs`` with ``f1_a``, ``f1_b``, ``difference`` (b - a), ``low``, ``high``, ``verdict``,
+    and each model's F1 on the language's regular test set (``regular_a``, ``regular_b``).
 
+    ``verdict`` is the interval's direction ("higher", "lower", "no clear difference"), or
+    "collapsed" when either model's regular F1 is below ``collapse_f1`` (:data:`COLLAPSE_F1`):
+    a difference against a model that learned nothing says nothing about the claim.
     Refuses a pair whose two runs were not scored on the same gold sentences: such a
     difference would not be paired.
     """
@@ -102,10 +119,40 @@ def paired_intervals(pairs: pd.DataFrame, predictions: pd.DataFrame, n_resamples
             raise ValueError(f"runs {pair.run_a} and {pair.run_b} were scored on different "
                              f"{pair.language}/{pair.test_set} sentences")
         d = paired_difference(a[0], b[0], n_resamples=n_resamples, seed=seed)
+        regular = [_regular_f1(counts, run, pair.language) for run in (pair.run_a, pair.run_b)]
+        collapsed = min(regular) < collapse_f1
         rows.append({"f1_a": d.f1_a, "f1_b": d.f1_b, "difference": d.difference, "low": d.low, "high": d.high,
-                     "n_sentences": d.n_sentences, "verdict": d.verdict})
+                     "n_sentences": d.n_sentences, "regular_a": regular[0], "regular_b": regular[1],
+                     "collapsed": collapsed, "verdict": "collapsed" if collapsed else d.verdict})
     scored = pd.DataFrame(rows, index=range(len(pairs)), columns=INTERVAL_COLUMNS)
     return pd.concat([pairs.reset_index(drop=True), scored], axis=1)
+
+
+def _regular_f1(counts: dict, run: str, language: str) -> float:
+    """A run's micro F1 on a language's regular test set, from its per-sentence counts."""
+    if (run, language, "regular") not in counts:
+        raise KeyError(f"no regular-test predictions for {language} of run {run}: the collapse rule needs them")
+    return float(micro_f1(*counts[(run, language, "regular")][0].T))
+
+
+def levels(runs: pd.DataFrame, predictions: pd.DataFrame, threshold: float, n_resamples: int = N_RESAMPLES,
+           seed: int = 0) -> pd.DataFrame:
+    """``runs`` (run_id, language, test_set, ...) with each model's F1 there, its bootstrap
+    interval (``low``, ``high``), its regular-test F1 and ``position`` against ``threshold``:
+    "above" / "below" when the interval lies wholly on one side, "unclear" otherwise, and
+    "collapsed" when the model's regular F1 is below :data:`COLLAPSE_F1`."""
+    counts = counts_by_run(predictions[predictions["run_id"].isin(set(runs["run_id"]))])
+    rows = []
+    for r in runs.itertuples(index=False):
+        if (r.run_id, r.language, r.test_set) not in counts:
+            raise KeyError(f"no predictions for {r.language}/{r.test_set} of run {r.run_id}")
+        level = f1_level(counts[(r.run_id, r.language, r.test_set)][0], n_resamples=n_resamples, seed=seed)
+        regular = _regular_f1(counts, r.run_id, r.language)
+        rows.append({"f1": level.f1, "low": level.low, "high": level.high, "regular_f1": regular,
+                     "position": "collapsed" if regular < COLLAPSE_F1 else level.against(threshold)})
+    scored = pd.DataFrame(rows, index=range(len(runs)), columns=["f1", "low", "high", "regular_f1", "position"])
+    return pd.concat([runs.drop(columns=[c for c in scored.columns if c in runs]).reset_index(drop=True), scored],
+                     axis=1)
 
 
 def seed_spread(intervals: pd.DataFrame, keys: Iterable[str]) -> pd.DataFrame:
@@ -119,15 +166,16 @@ def seed_spread(intervals: pd.DataFrame, keys: Iterable[str]) -> pd.DataFrame:
 def verdict(directions: Iterable[str], expected: str) -> str:
     """The scorecard's rule over the paired intervals of one claim's cells.
 
-    ``directions`` are :attr:`Difference.verdict` values ("higher", "lower", "no clear
-    difference"); ``expected`` is the direction the claim predicts. Every cell clearly in the
+    ``directions`` are the ``verdict`` values of :func:`paired_intervals` ("higher", "lower",
+    "no clear difference", "collapsed"); ``expected`` is the direction the claim predicts.
+    Collapsed cells are left out (the caller states how many). Every other cell clearly in the
     expected direction: "holds"; some, the rest unclear: "holds in part"; none clear:
     "cannot tell"; cells clearly against it and none clearly for it: "does not hold"; cells
-    clearly each way: "mixed".
+    clearly each way: "mixed". No cell left: "cannot tell".
     """
     if expected not in ("higher", "lower"):
         raise ValueError(f"expected must be 'higher' or 'lower', not {expected!r}")
-    d = list(directions)
+    d = [x for x in directions if x != "collapsed"]
     if not d:
         return "cannot tell"
     against = "lower" if expected == "higher" else "higher"

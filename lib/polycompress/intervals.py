@@ -61,3 +61,33 @@ def paired_difference(a: np.ndarray, b: np.ndarray, n_resamples: int = N_RESAMPL
                     confidence_level=confidence, method="percentile", random_state=np.random.default_rng(seed))
     low, high = res.confidence_interval
     return Difference(float(micro_f1(*a.T)), float(micro_f1(*b.T)), observed, float(low), float(high), len(a))
+
+
+@dataclass(frozen=True)
+class Level:
+    """One model's F1 on one test set, with a percentile bootstrap interval over its sentences."""
+
+    f1: float
+    low: float
+    high: float
+    n_sentences: int
+
+    def against(self, threshold: float) -> str:
+        """"above" / "below" when the interval lies wholly above / below ``threshold``, else "unclear"."""
+        if self.low > threshold:
+            return "above"
+        if self.high < threshold:
+            return "below"
+        return "unclear"
+
+
+def f1_level(counts: np.ndarray, n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE,
+             seed: int = 0) -> Level:
+    """Interval for one model's micro F1; ``counts`` is its (n_sentences, 3) count array."""
+    counts = np.asarray(counts)
+    if counts.ndim != 2 or counts.shape[1] != 3:
+        raise ValueError(f"expected an (n, 3) count array, got {counts.shape}")
+    res = bootstrap(tuple(counts.T), micro_f1, paired=True, vectorized=True, n_resamples=n_resamples,
+                    confidence_level=confidence, method="percentile", random_state=np.random.default_rng(seed))
+    low, high = res.confidence_interval
+    return Level(float(micro_f1(*counts.T)), float(low), float(high), len(counts))

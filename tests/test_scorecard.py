@@ -1,0 +1,37 @@
+"""The scorecard's effects and pairings (the whole table is built in the book test)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from polycompress import scorecard
+
+
+def test_mean_effect_has_an_interval_around_the_mean():
+    e = scorecard.mean_effect(pd.Series([0.1, 0.2, 0.3, 0.2, 0.15]), "pruned − dense F1")
+    assert e.value == pytest.approx(0.19) and e.low <= e.value <= e.high and e.n == 5
+    assert "[" in e.text() and "n = 5" in e.text()
+    one = scorecard.mean_effect(pd.Series([0.4]), "x")
+    assert one.value == pytest.approx(0.4) and np.isnan(one.low)
+    assert scorecard.mean_effect(pd.Series([], dtype=float), "x").text().startswith("no estimate")
+
+
+def test_spearman_effect_needs_five_points():
+    x = pd.Series([1, 2, 3, 4, 5, 6.0])
+    y = pd.Series([2, 1, 4, 3, 6, 5.0])
+    e = scorecard.spearman_effect(x, y, "Spearman")
+    assert e.value == pytest.approx(0.8286, abs=1e-3) and -1 <= e.low <= e.high <= 1
+    assert np.isnan(scorecard.spearman_effect(x[:4], y[:4], "Spearman").value)
+
+
+def test_method_pairs_match_runs_that_differ_only_in_method():
+    base = {"setting": "multilingual", "train_languages": "sw,yo", "language": "yo", "scope": "partial",
+            "subnetworks": "shared", "seed": 0, "test_set": "regular", "f1": 0.5}
+    results = pd.DataFrame([
+        {**base, "run_id": "g50", "method": "grad", "target_sparsity": 0.5},
+        {**base, "run_id": "l50", "method": "l0", "target_sparsity": 0.5},
+        {**base, "run_id": "l90", "method": "l0", "target_sparsity": 0.9},
+        {**base, "run_id": "g50-own", "method": "grad", "target_sparsity": 0.5, "subnetworks": "non_shared"},
+    ])
+    pairs = scorecard.method_pairs(results, "l0", "grad")
+    assert pairs[["run_a", "run_b"]].values.tolist() == [["l50", "g50"]]
