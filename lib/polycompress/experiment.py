@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +79,17 @@ def resolve_model(config: RunConfig) -> str:
     if (out / "polycompress_trim.json").is_file():
         return str(out)
     words = [w for code in sorted(config.vocab_languages) for w in vocabulary_words(code)]
-    vocab.trim(Path(source), words, out)
+    # Runs side by side (Ray) on a fresh cache all make this folder at once: each trims into a
+    # folder of its own and renames it into place; the first rename wins and later ones are
+    # dropped, never replacing a folder that a run may already be loading from.
+    mine = out.with_name(f"{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    vocab.trim(Path(source), words, mine)
+    try:
+        os.rename(mine, out)
+    except OSError:
+        if not (out / "polycompress_trim.json").is_file():
+            raise
+        shutil.rmtree(mine, ignore_errors=True)  # the same trim, made by another run first
     return str(out)
 
 
