@@ -57,7 +57,7 @@ def ray_cluster(real_mirror, e5_folder):
     # it reads the variable when it starts, from this process's environment
     before = os.environ.get(SUBREAPER)
     os.environ[SUBREAPER] = "true"
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024**2, log_to_driver=False,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024**2, log_to_driver=False,
              _node_ip_address="127.0.0.1")  # loopback only
     yield ray
     ray.shutdown()
@@ -134,18 +134,19 @@ def test_a_killed_worker_is_retried_and_the_table_keeps_each_run_once(finished, 
     driver = threading.Thread(target=lambda: result.setdefault("code", cli.main(
         ["run", str(grid_file), "--out", str(out), "--executor", "ray", "--cpus-per-run", "1", "--quiet"])))
     driver.start()
-    # kill the attempt's Ray worker once the notebook's kernel runs under it
+    # kill the attempt's Ray worker mid-run: once the run inside the kernel wrote params.json
+    # (its first act), with loading, training and scoring still ahead
     deadline = time.time() + 120
-    worker, children = None, []
-    while time.time() < deadline and not children:
-        found = [p for p in (out / ATTEMPTS).glob(f"{victim.run_id}.*") if (p / "attempt.json").is_file()]
-        if found:
-            worker = json.loads((found[0] / "attempt.json").read_text())["pid"]
-            children = _descendants(worker)  # the papermill kernel
-        time.sleep(0.2)
-    assert children, "the run never started a kernel"
-    time.sleep(3)  # inside the kernel's start-up or the run: either way mid-attempt
+    started = []
+    while time.time() < deadline and not started:
+        started = [p for p in (out / ATTEMPTS).glob(f"{victim.run_id}.*") if (p / "params.json").is_file()]
+        time.sleep(0.1)
+    assert started, "the run never started"
+    worker = json.loads((started[0] / "attempt.json").read_text())["pid"]
+    children = _descendants(worker)  # the papermill kernel
+    assert children
     os.kill(worker, signal.SIGKILL)
+    assert not (started[0] / "done.json").exists()  # it was still running
     driver.join(timeout=240)
     assert not driver.is_alive() and result["code"] == 0
 

@@ -89,7 +89,9 @@ def run_grid_ray(configs: list[RunConfig], out: Path | str, execution: Execution
     if not ray.is_initialized():
         if address is None:
             os.environ.setdefault(SUBREAPER, "true")  # inherited by the raylet ray.init starts
-        ray.init(address=address, include_dashboard=False, log_to_driver=execution.stream,
+        # "local": a new cluster; Ray's own default (None) would join one that `ray start` began
+        # here, or fail on the address a stopped one left behind in /tmp/ray
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=execution.stream,
                  logging_level=logging.WARNING)
         started = True
     ran, failed = 0, []
