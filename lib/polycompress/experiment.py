@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +35,9 @@ from .pruning import METHODS, SparsityReport, derived_schedule, paper_schedule
 from .pruning.subnetworks import LanguageGradientPruner
 from .pruning.rows import language_rows, mention_words
 from .settings import cache_root
-from .training import Encoded, collate, encode, predict, total_steps, train
+from .training import (
+    Encoded, collate, encode, precision_for, predict, resolve_device, to_device, total_steps, train,
+)
 
 DATA_SEED = 0  # sub-samples are the same for every seed and method: comparisons are paired
 EVAL_BATCH = 64
@@ -45,7 +50,7 @@ RESULT_COLUMNS = [
     "run_id", "setting", "train_languages", "language", "model", "method", "scope", "subnetworks", "granularity",
     "target_sparsity", "achieved_sparsity", "seed", "test_set", "f1", "precision", "recall", "n_sentences",
     "n_mentions", "f1_PER", "f1_ORG", "f1_LOC", "entity_overlap_unique", "entity_overlap_occurrences",
-    "sparsity_share_of_all", "train_size", "epochs", "words_unscored", "test_set_note",
+    "sparsity_share_of_all", "train_size", "epochs", "words_unscored", "test_set_note", "device",
 ]
 TEST_SETS = ("regular", *SCOPES)
 PREDICTION_COLUMNS = ["run_id", "language", "test_set", "sentence", "gold", "pred"]
@@ -74,7 +79,17 @@ def resolve_model(config: RunConfig) -> str:
     if (out / "polycompress_trim.json").is_file():
         return str(out)
     words = [w for code in sorted(config.vocab_languages) for w in vocabulary_words(code)]
-    vocab.trim(Path(source), words, out)
+    # Runs side by side (Ray) on a fresh cache all make this folder at once: each trims into a
+    # folder of its own and renames it into place; the first rename wins and later ones are
+    # dropped, never replacing a folder that a run may already be loading from.
+    mine = out.with_name(f"{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    vocab.trim(Path(source), words, mine)
+    try:
+        os.rename(mine, out)
+    except OSError:
+        if not (out / "polycompress_trim.json").is_file():
+            raise
+        shutil.rmtree(mine, ignore_errors=True)  # the same trim, made by another run first
     return str(out)
 
 
@@ -129,12 +144,26 @@ def importance_data(config: RunConfig, tokenizer, dev_sets: dict, languages: Seq
     return encode(tokenizer, tokens, tags, config.max_length)
 
 
-def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOutput:
-    """Train, prune, evaluate and write the run's folder (see the module docstring)."""
+def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: str = "auto",
+        threads: int | None = None) -> RunOutput:
+    """Train, prune, evaluate and write the run's folder (see the module docstring).
+
+    ``device`` ("auto", "cpu" or "cuda") and ``threads`` (torch's intra-op threads; None keeps
+    torch's default, one per core) say where the run computes, not what: they are not part of
+    ``config`` and so not of the run id. Both are recorded in ``done.json`` (and the device in
+    every result row), since they can change the last bits of the arithmetic (see README,
+    "Reproducibility").
+    """
     from transformers import AutoModelForTokenClassification, AutoTokenizer, set_seed
 
     out_dir = Path(out_dir)
     (out_dir / "done.json").unlink(missing_ok=True)
+    device = resolve_device(device)  # fails before any data loads
+    precision = precision_for(device)
+    if threads is not None:
+        if threads < 1:
+            raise ValueError(f"threads must be a positive number of threads or None, got {threads}")
+        torch.set_num_threads(threads)
     start = time.perf_counter()
     write_json(out_dir / "params.json", {"run_id": config.run_id, **config.canonical()})
 
@@ -145,7 +174,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
     set_seed(config.seed)  # before the head is initialised
     model = AutoModelForTokenClassification.from_pretrained(
         folder, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
-    )
+    ).to(device)  # before the pruner: its masks and gates are made where the weights are
 
     tokens = [t for code in config.languages for t in train_sets[code]["tokens"]]
     tags = [t for code in config.languages for t in train_sets[code]["ner_tags"]]
@@ -167,7 +196,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
         if code not in dev:
             dev[code] = importance_data(config, tokenizer, dev_sets, None if code is None else [code])
         d = dev[code]
-        return [collate(d, range(i, min(i + config.batch_size, len(d))), tokenizer.pad_token_id)
+        return [to_device(collate(d, range(i, min(i + config.batch_size, len(d))), tokenizer.pad_token_id), device)
                 for i in range(0, len(d), config.batch_size)]
 
     non_shared = config.subnetworks == "non_shared"
@@ -182,6 +211,9 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
         penalty=getattr(pruner, "penalty", None), progress=progress,
         # non-shared: every batch one language's, through that language's subnetwork
         batch_groups=groups if non_shared else None, before_batch=pruner.use_group if non_shared else None,
+        # the L0 gates' own optimizer: its gradients come from the same (maybe scaled) loss
+        extra_optimizers=[pruner.optimizer] if hasattr(pruner, "optimizer") else [],
+        device=device, precision=precision,
     )
     pruner.finish()
     report = pruner.report()
@@ -199,7 +231,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
                 "subnetworks": config.subnetworks, "target_sparsity": config.sparsity,
                 "achieved_sparsity": pruner.achieved(code) if non_shared else report.achieved, "seed": config.seed,
                 "test_set": test_name, "sparsity_share_of_all": report.share_of_all,
-                "train_size": len(train_sets[code]), "epochs": config.epochs,
+                "train_size": len(train_sets[code]), "epochs": config.epochs, "device": device,
             }
             test = test_sets[code].get(test_name)
             if test is None:  # no donors for this scope: an explicit row, no score
@@ -207,7 +239,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
                 continue
             gold = [[names[i] for i in t] for t in test["ner_tags"]]
             enc = encode(tokenizer, test["tokens"], test["ner_tags"], EVAL_MAX_LENGTH)
-            pred_ids = predict(model, enc, EVAL_BATCH, tokenizer.pad_token_id)
+            pred_ids = predict(model, enc, EVAL_BATCH, tokenizer.pad_token_id, device, precision)
             pred = [[names[i] if i >= 0 else "O" for i in p] for p in pred_ids]  # unscored words -> O, counted
             predictions += [{"run_id": config.run_id, "language": code, "test_set": test_name, "sentence": k,
                              "gold": g, "pred": p} for k, (g, p) in enumerate(zip(gold, pred))]
@@ -244,8 +276,24 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True) -> RunOut
         "words_cut_in_training": data.words_cut, "schedule": schedule.__dict__, "mask_updates": pruner.history,
         "structure_fixed_at": getattr(pruner, "frozen_at", None),
         "model_folder": folder, "torch_threads": torch.get_num_threads(),
+        # what can change the last bits of the results besides the parameters (README, "Reproducibility")
+        "device": device, "precision": precision, "torch_version": torch.__version__,
+        "gpu": torch.cuda.get_device_name() if device == "cuda" else None, "cpu": _cpu_name(),
     })
     return RunOutput(table, predictions, embedding, report, curve, seconds)
+
+
+def _cpu_name() -> str:
+    """The CPU's model name (Linux ``/proc/cpuinfo``), else what :mod:`platform` knows."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def embedding_report(model, tokenizer, config: RunConfig, train_sets: dict, test_sets: dict, names: list[str]) -> pd.DataFrame:

@@ -20,7 +20,7 @@ expands to one dense run and one run per (method, scope, sparsity) for each sett
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESETS["extended"] = {**PRESETS["default"], "methods": ["imp", "grad", "l0"], "subnetworks": ["shared", "non_shared"]}
 
 
+#: keys of a grid that are not RunConfig fields (the lists the grid is the product of)
+GRID_KEYS = {"languages", "monolingual", "multilingual", "methods", "scopes", "sparsities", "seeds", "subnetworks",
+             "epochs", "train_size", "batch_size", "vocab_languages"}
+#: RunConfig fields the grid sets for each run (from its lists): not keys of a grid file
+PER_RUN = {"setting", "method", "scope", "sparsity", "seed"}
+
+
 def _language_list(value: Any) -> list[str]:
     """A list of codes, or a name: a corpus ("panx") or "paper_mono_subset" (Table 1)."""
     if isinstance(value, str):
@@ -90,13 +97,38 @@ def _by_size(value: Any, size: int | None, key: str) -> Any:
     return value["default"]
 
 
+#: grid keys -> the RunConfig field their values become (for pointing an error at its line)
+_FIELDS = {"sparsities": "sparsity", "seeds": "seed", "methods": "method", "scopes": "scope",
+           "monolingual": "languages", "subnetworks": "subnetworks", "vocab_languages": "vocab_languages"}
+
+
 @dataclass(frozen=True)
 class Grid:
     name: str
     spec: dict[str, Any]
+    source: Path | None = None  # the YAML file, None for a preset
+    lines: dict[str, int] = field(default_factory=dict)  # key -> its line in ``source`` (from 1)
+
+    def where(self, key: str | None = None) -> str:
+        """``file:line`` of ``key`` (or the file) for a YAML grid, ``preset NAME`` otherwise."""
+        if self.source is None:
+            return f"preset {self.name!r}"
+        return f"{self.source}:{self.lines[key]}" if key in self.lines else str(self.source)
 
     def runs(self) -> list[RunConfig]:
-        """Every run of the grid, dense runs first, in a stable order."""
+        """Every run of the grid, dense runs first, in a stable order. Invalid parameters raise
+        :class:`ConfigError` naming the grid (for a file, the line of the key at fault if known)."""
+        try:
+            return self._runs()
+        except ConfigError as err:
+            if str(err).startswith(self.where()):
+                raise
+            message = str(err)
+            # the grid key whose values the message is about, if it names one
+            key = next((k for k in self.spec if k in message or _FIELDS.get(k, "\0") in message), None)
+            raise ConfigError(f"{self.where(key)}: {message}") from err
+
+    def _runs(self) -> list[RunConfig]:
         s = dict(self.spec)
         langs = _language_list(s.pop("languages"))
         mono = _language_list(s.pop("monolingual", []))
@@ -108,9 +140,12 @@ class Grid:
         vocab = s.pop("vocab_languages", [])
         unknown = sorted(set(s) - {f.name for f in fields(RunConfig)})
         if unknown:
-            raise ConfigError(f"grid {self.name}: unknown keys {unknown}")
+            # the product's own keys, and any RunConfig field the product does not set per run
+            known = sorted(GRID_KEYS | ({f.name for f in fields(RunConfig)} - PER_RUN))
+            raise ConfigError(f"{self.where(unknown[0])}: grid {self.name}: unknown keys {unknown}; known: {known}")
         if not set(mono) <= set(langs):
-            raise ConfigError(f"grid {self.name}: monolingual languages {sorted(set(mono) - set(langs))} are not in languages")
+            raise ConfigError(f"{self.where('monolingual')}: grid {self.name}: monolingual languages "
+                              f"{sorted(set(mono) - set(langs))} are not in languages")
         vocab_langs = tuple(langs) if vocab == "languages" else tuple(vocab or ())
 
         settings = [("multilingual", tuple(langs))] if multi else []
@@ -148,10 +183,18 @@ def load_grid(name_or_path: str) -> Grid:
     path = Path(name_or_path)
     if not path.is_file():
         raise ConfigError(f"{name_or_path!r} is neither a preset ({', '.join(PRESETS)}) nor a YAML file")
-    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if not isinstance(spec, dict):
+    text = path.read_text(encoding="utf-8")
+    try:
+        spec = yaml.safe_load(text)
+        node = yaml.compose(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{line}: not valid YAML: {getattr(err, 'problem', err)}") from err
+    if not isinstance(spec, dict) or not isinstance(node, yaml.MappingNode):
         raise ConfigError(f"{path}: a grid file is a mapping of keys to values")
+    lines = {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
     missing = [k for k in ("languages", "methods", "scopes", "sparsities", "seeds", "epochs") if k not in spec]
     if missing:
         raise ConfigError(f"{path}: missing keys {missing}")
-    return Grid(path.stem, spec)
+    return Grid(path.stem, spec, path, lines)

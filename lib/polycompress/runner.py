@@ -5,16 +5,28 @@
 every finished run of the current engine version after each run, so a grid killed at any point
 and started again finishes with no lost and no duplicated rows. A failing run writes
 ``error.json`` and the grid goes on; it is tried again on the next invocation.
+
+One run is executed by :func:`execute_run`, whichever executor sends it: the serial loop here
+(:func:`run_grid`, the default) or a Ray cluster (:mod:`polycompress.ray_executor`). An attempt
+writes into a folder of its own, ``OUT/.attempts/<run_id>.<token>/``, and only a finished
+attempt's folder is renamed to ``OUT/runs/<run_id>/`` (a rename within one file system is
+atomic). So ``runs/`` never holds half a run: an attempt killed by ``kill -9`` or by a Ray worker's
+death leaves its files under ``.attempts/`` (cleared when a grid starts and ends), and a retried
+attempt never shares a folder with a previous one that may still be writing (a kernel that
+outlived its worker).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -26,6 +38,24 @@ from .experiment import PREDICTION_COLUMNS, RESULT_COLUMNS
 from .pruning.rows import ROW_COLUMNS
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "book" / "experiments" / "finetune_prune.md"
+#: where attempts write before they are published into ``runs/`` (beside it: the same file system)
+ATTEMPTS = ".attempts"
+#: papermill's limit on one notebook cell, in seconds: a hung kernel fails the run instead of
+#: holding a worker for ever. The training cell is the long one; 48 h is above the longest run
+#: of the presets on one GPU by ``polycompress plan paper``'s assumed figure (about 30 h).
+CELL_TIMEOUT = 48 * 3600
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How runs execute, as opposed to what they compute (:class:`RunConfig`): none of this is
+    part of a run id. ``threads`` None keeps torch's default (one per core); ``cell_timeout`` in
+    seconds (None: no limit); ``stream`` sends the run's own progress bars to stderr."""
+
+    device: str = "auto"  # "auto", "cpu" or "cuda" (polycompress.training.DEVICES)
+    threads: int | None = None
+    cell_timeout: float | None = CELL_TIMEOUT
+    stream: bool = True
 
 
 @dataclass
@@ -37,6 +67,18 @@ class GridSummary:
     results: Path
 
 
+@dataclass
+class RunOutcome:
+    """What :func:`execute_run` did: ``status`` is "ran", "failed" (``error.json`` published) or
+    "skipped" (finished already, by this or another attempt)."""
+
+    run_id: str
+    status: str
+    error: str | None = None
+    seconds: float = 0.0
+    attempt: dict = field(default_factory=dict)  # host, pid and start of the attempt
+
+
 def run_dir(out: Path, config: RunConfig) -> Path:
     return Path(out) / "runs" / config.run_id
 
@@ -45,11 +87,17 @@ def is_done(out: Path, config: RunConfig) -> bool:
     return (run_dir(out, config) / "done.json").is_file()
 
 
-def execute(config: RunConfig, directory: Path, notebook: Path = NOTEBOOK, stream: bool = True) -> None:
-    """Execute the experiment notebook for ``config``; the executed copy lands in ``directory``."""
+def execute(config: RunConfig, directory: Path, notebook: Path = NOTEBOOK, stream: bool = True,
+            execution: Execution | None = None) -> None:
+    """Execute the experiment notebook for ``config``; the executed copy lands in ``directory``.
+
+    ``execution`` (device, threads) reaches the notebook as parameters outside its
+    :class:`RunConfig`, so the run id stays what the parameters alone give.
+    """
     import jupytext
     import papermill
 
+    execution = execution or Execution(stream=stream)
     directory = directory.resolve()  # the kernel runs inside the folder: paths must not be relative
     directory.mkdir(parents=True, exist_ok=True)
     source = directory / "input.ipynb"
@@ -57,13 +105,92 @@ def execute(config: RunConfig, directory: Path, notebook: Path = NOTEBOOK, strea
     params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.canonical().items()
               if k not in ("engine_version", "method_version")}
     params["output_dir"] = str(directory)
+    params["device"] = execution.device
+    params["threads"] = execution.threads or 0
     papermill.execute_notebook(
         str(source), str(directory / "notebook.ipynb"), parameters=params, kernel_name="python3",
-        progress_bar=False, cwd=str(directory),
+        progress_bar=False, cwd=str(directory), execution_timeout=execution.cell_timeout,
         # the run's own progress bars (stderr) reach the terminal
-        stderr_file=sys.stderr if stream else None,
+        stderr_file=sys.stderr if execution.stream else None,
     )
     source.unlink()
+
+
+def execute_run(config: RunConfig, out: Path | str, execution: Execution = Execution()) -> RunOutcome:
+    """Execute one run into ``OUT/runs/<run_id>/`` atomically (see the module docstring): the
+    one code path of the serial runner and of every Ray task.
+
+    A run finished already is skipped. Otherwise the notebook runs in a fresh attempt folder
+    whose ``attempt.json`` names the host and process; when it ends, finished or failed (then
+    with ``error.json``), the folder replaces whatever unfinished folder ``runs/<run_id>`` held.
+    A finished run is never replaced: if another attempt finished first, this one is dropped.
+    """
+    out = Path(out)
+    if is_done(out, config):
+        return RunOutcome(config.run_id, "skipped")
+    attempt = {"run_id": config.run_id, "host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+    staging = out / ATTEMPTS / f"{config.run_id}.{uuid.uuid4().hex[:8]}"
+    write_json(staging / "attempt.json", attempt)
+    start = time.perf_counter()
+    error = None
+    try:
+        execute(config, staging, execution=execution)
+        if not (staging / "done.json").is_file():
+            raise RuntimeError("the notebook finished without writing done.json")
+        written = json.loads((staging / "params.json").read_text()).get("run_id")
+        if written != config.run_id:  # the notebook dropped or changed a parameter
+            (staging / "done.json").unlink()
+            raise RuntimeError(f"the notebook ran {written}, not {config.run_id}: "
+                               f"a parameter did not reach its RunConfig")
+    except Exception as err:  # noqa: BLE001 - recorded in the run's folder; the grid goes on
+        error = f"{type(err).__name__}: {err}"
+        write_json(staging / "error.json", {
+            "run_id": config.run_id, "error": error, "traceback": traceback.format_exc(),
+            "params": config.canonical(), "attempt": attempt,
+        })
+    seconds = time.perf_counter() - start
+    if not publish(staging, run_dir(out, config)):
+        return RunOutcome(config.run_id, "skipped", None, seconds, attempt)
+    return RunOutcome(config.run_id, "failed" if error else "ran", error, seconds, attempt)
+
+
+def publish(staging: Path, final: Path) -> bool:
+    """Move an attempt's folder to ``final`` (``runs/<run_id>``) unless a finished run is there.
+
+    Returns whether it moved. An unfinished ``final`` (a failed attempt's ``error.json``, or a
+    partial folder written before attempts had folders of their own) is replaced.
+    """
+    if (final / "done.json").is_file():  # another attempt finished first: keep its files
+        shutil.rmtree(staging, ignore_errors=True)
+        return False
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        old = staging.with_name(staging.name + ".replaced")
+        os.replace(final, old)
+        shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.rename(staging, final)
+    except OSError:  # another attempt published between the check and the rename
+        if (final / "done.json").is_file():
+            shutil.rmtree(staging, ignore_errors=True)
+            return False
+        raise
+    return True
+
+
+def record_failure(out: Path | str, config: RunConfig, error: str) -> None:
+    """Publish an ``error.json`` for a run whose attempts all died without writing one (a Ray
+    task whose retries ran out), unless the run finished after all."""
+    staging = Path(out) / ATTEMPTS / f"{config.run_id}.{uuid.uuid4().hex[:8]}"
+    write_json(staging / "error.json", {"run_id": config.run_id, "error": error, "traceback": "",
+                                        "params": config.canonical()})
+    publish(staging, run_dir(Path(out), config))
+
+
+def clear_attempts(out: Path | str) -> None:
+    """Remove what killed attempts left under ``OUT/.attempts`` (only while no attempt of this
+    grid runs: at the start and the end of a grid)."""
+    shutil.rmtree(Path(out) / ATTEMPTS, ignore_errors=True)
 
 
 #: the grid-level tables collect() writes: file name -> (file in each run, its columns)
@@ -105,6 +232,13 @@ def collect(out: Path) -> pd.DataFrame:
                 tqdm.write(f"{table.loc[missing, 'run_id'].nunique()} run(s) written before the 'subnetworks' "
                            f"column: marked shared", file=sys.stderr)
                 table = fill_subnetworks(table).reindex(columns=columns)
+            # every run before the column existed ran on the CPU: the engine had no other device
+            missing = table["device"].isna() if "device" in table else table["run_id"].notna()
+            if missing.any():
+                tqdm.write(f"{table.loc[missing, 'run_id'].nunique()} run(s) written before the 'device' "
+                           f"column: marked cpu", file=sys.stderr)
+                table = table.assign(device=table.get("device")).reindex(columns=columns)
+                table["device"] = table["device"].astype(object).where(table["device"].notna(), "cpu")
         write_parquet(Path(out) / name, table)
         tables[name] = table
     return tables["results.parquet"]
@@ -114,39 +248,32 @@ def _read(path: Path) -> pd.DataFrame:
     return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
 
 
-def run_grid(configs: list[RunConfig], out: Path | str, progress: bool = True, stream: bool = True) -> GridSummary:
-    """Run every config not yet finished under ``out``; see the module docstring."""
+def run_grid(configs: list[RunConfig], out: Path | str, progress: bool = True, stream: bool = True,
+             execution: Execution | None = None) -> GridSummary:
+    """Run every config not yet finished under ``out``, one after the other in this process's
+    kernel children; see the module docstring. ``execution`` defaults to ``Execution(stream=stream)``."""
     out = Path(out)
+    execution = execution or Execution(stream=stream)
     (out / "runs").mkdir(parents=True, exist_ok=True)
+    clear_attempts(out)
     start = time.perf_counter()
     ran, skipped, failed = 0, 0, []
     bar = tqdm(configs, desc="grid", unit="run", disable=not progress)
     for config in bar:
         bar.set_postfix_str(f"{config.setting[:5]} {','.join(config.languages)[:20]} {config.method} {config.scope} {config.sparsity}")
-        directory = run_dir(out, config)
         if is_done(out, config):
             skipped += 1
             continue
-        if directory.exists():  # an interrupted or failed attempt: start it clean
-            shutil.rmtree(directory)
-        try:
-            execute(config, directory, stream=stream)
-            if not (directory / "done.json").is_file():
-                raise RuntimeError("the notebook finished without writing done.json")
-            written = json.loads((directory / "params.json").read_text()).get("run_id")
-            if written != config.run_id:  # the notebook dropped or changed a parameter
-                (directory / "done.json").unlink()
-                raise RuntimeError(f"the notebook ran {written}, not {config.run_id}: "
-                                   f"a parameter did not reach its RunConfig")
+        outcome = execute_run(config, out, execution)
+        if outcome.status == "ran":
             ran += 1
-        except Exception as err:  # noqa: BLE001 - record, go on with the grid
+        elif outcome.status == "skipped":
+            skipped += 1
+        else:
             failed.append(config.run_id)
-            write_json(directory / "error.json", {
-                "run_id": config.run_id, "error": f"{type(err).__name__}: {err}",
-                "traceback": traceback.format_exc(), "params": config.canonical(),
-            })
-            tqdm.write(f"run {config.run_id} failed: {type(err).__name__}: {str(err)[:300]}", file=sys.stderr)
+            tqdm.write(f"run {config.run_id} failed: {str(outcome.error)[:300]}", file=sys.stderr)
         collect(out)
+    clear_attempts(out)
     results = out / "results.parquet"
     collect(out)
     return GridSummary(ran, skipped, failed, time.perf_counter() - start, results)

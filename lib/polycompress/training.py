@@ -4,10 +4,17 @@ Labels go on the first sub-word piece of each word; other pieces get -100 and ar
 the loss (as in Hugging Face's ``run_ner.py``). Batches group sentences of similar length
 (within shuffled windows of 50 batches) because padding, not arithmetic, dominates the cost
 of short NER sentences on a CPU.
+
+Device and precision: on a CPU everything runs in float32, as it always has. On CUDA the
+forward passes run under autocast, in bfloat16 where the GPU supports it (Ampere and later) and
+otherwise in float16 with a gradient scaler (:func:`precision_for`). The CUDA path is untested
+here (no GPU on this machine); the float16 and bfloat16 branches are exercised on the CPU by
+``tests/test_device.py``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +27,43 @@ from tqdm import tqdm
 
 IGNORE = -100
 GROUP_WINDOW = 50  # batches per window within which sentences are sorted by length
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` if torch sees a GPU, else ``cpu``; ``cuda`` without one is an error."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was asked for but torch sees no GPU "
+                           f"(torch {torch.__version__}; a CPU build has none)")
+    return device
+
+
+def precision_for(device: str) -> str:
+    """The arithmetic a run uses on ``device``: fp32 on a CPU (results as before devices existed),
+    bf16 on a GPU that has it, else fp16 (which needs loss scaling, see :func:`train`)."""
+    if device == "cpu":
+        return "fp32"
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+
+
+def autocast(device: str, precision: str) -> contextlib.AbstractContextManager:
+    """Autocast for ``precision`` on ``device`` (a no-op for fp32)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def to_device(batch: dict[str, torch.Tensor], device: str) -> dict[str, torch.Tensor]:
+    if device == "cpu":
+        return batch
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
 @dataclass
@@ -124,6 +168,9 @@ def train(
     penalty: Callable[[], torch.Tensor] | None = None,
     batch_groups: Sequence[int] | None = None,
     before_batch: Callable[[int], None] | None = None,
+    extra_optimizers: Sequence[torch.optim.Optimizer] = (),
+    device: str = "cpu",
+    precision: str = "fp32",
     progress: bool = True,
 ) -> TrainResult:
     """AdamW with linear decay to zero and no warm-up (run_ner's defaults).
@@ -133,6 +180,12 @@ def train(
     curve's ``loss`` is the task loss alone. ``batch_groups`` (one id per sentence), if given, makes
     every batch one group's (:func:`language_batches`), and ``before_batch(group)`` runs before
     its forward pass (per-language subnetworks hook in there).
+
+    ``device`` is where ``model`` already is; batches are moved there. ``precision`` (see
+    :func:`precision_for`) puts the forward pass and loss under autocast; with fp16 the loss is
+    scaled so that small gradients do not underflow. ``extra_optimizers`` are the ones that
+    ``after_step`` steps itself (the L0 gates'): with fp16 their gradients are unscaled too, and
+    dropped for a step whose gradients overflowed, as the scaler skips the main optimizer then.
     """
     if before_batch is not None and batch_groups is None:
         raise ValueError("before_batch needs batch_groups: it is called with the group of each batch")
@@ -145,6 +198,8 @@ def train(
     # fused: one kernel over all tensors, measured 0.023 s vs 0.131 s per step on 53M
     # parameters here (benchmarks/train_speed.py); same update rule, float rounding differs
     optimizer = torch.optim.AdamW(groups, lr=learning_rate, fused=True)
+    # fp16 needs loss scaling (its range underflows small gradients); bf16 and fp32 do not
+    scaler = torch.amp.GradScaler(device) if precision == "fp16" else None
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / steps))
     rng = np.random.default_rng(seed)
     lengths = [len(x) for x in data.input_ids]
@@ -163,10 +218,19 @@ def train(
             if before_batch is not None:
                 before_batch(int(batch_groups[index[0]]))
             batch = collate(data, index, pad_id)
-            loss = model(**batch).loss
-            (loss + penalty() if penalty is not None else loss).backward()
+            with autocast(device, precision):
+                loss = model(**to_device(batch, device)).loss.float()
+            total = loss + penalty() if penalty is not None else loss
             loss = loss.detach()
-            optimizer.step()
+            if scaler is None:
+                total.backward()
+                optimizer.step()
+            else:
+                scaler.scale(total).backward()
+                for extra in extra_optimizers:
+                    _unscale_or_drop(scaler, extra)
+                scaler.step(optimizer)  # skipped if a gradient overflowed
+                scaler.update()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             if after_step is not None:
@@ -182,9 +246,22 @@ def train(
     return TrainResult(curve, steps, time.perf_counter() - start, tokens, padded)
 
 
+def _unscale_or_drop(scaler: torch.amp.GradScaler, optimizer: torch.optim.Optimizer) -> None:
+    """Unscale ``optimizer``'s gradients; if any is not finite, drop them all (set to None), so
+    that its own ``step()`` leaves those parameters alone, as ``scaler.step`` does for the main one."""
+    scaler.unscale_(optimizer)
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if grads and not all(bool(torch.isfinite(g).all()) for g in grads):
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                p.grad = None
+
+
 @torch.inference_mode()
-def predict(model: nn.Module, data: Encoded, batch_size: int, pad_id: int) -> list[list[int]]:
-    """Predicted label id per *word* (first piece's argmax); words cut by length get -1."""
+def predict(model: nn.Module, data: Encoded, batch_size: int, pad_id: int, device: str = "cpu",
+            precision: str = "fp32") -> list[list[int]]:
+    """Predicted label id per *word* (first piece's argmax); words cut by length get -1.
+    ``model`` is on ``device``; ``precision`` as in :func:`train`."""
     model.eval()
     lengths = np.array([len(x) for x in data.input_ids])
     order = np.argsort(-lengths, kind="stable")
@@ -193,7 +270,9 @@ def predict(model: nn.Module, data: Encoded, batch_size: int, pad_id: int) -> li
         index = order[start : start + batch_size]
         batch = collate(data, index, pad_id)
         batch.pop("labels")
-        logits = model(**batch).logits.argmax(-1)  # (B, L)
+        with autocast(device, precision):
+            # (B, L) on the CPU: indexing a GPU tensor one word at a time would sync every time
+            logits = model(**to_device(batch, device)).logits.argmax(-1).cpu()
         for row, i in enumerate(index):
             out[i] = [int(logits[row, f]) if f >= 0 else -1 for f in data.first[i]]
     return out

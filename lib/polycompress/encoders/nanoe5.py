@@ -316,6 +316,13 @@ def prepare(folder: Path | None = None, force: bool = False) -> tuple[Path, dict
         tok.save_pretrained(tmp)
         record["seconds"] = round(time.perf_counter() - start, 1)
         (tmp / "polycompress_source.json").write_text(json.dumps(record, indent=2))
+        if not force and record_path.is_file():
+            theirs = json.loads(record_path.read_text())
+            if theirs.get("source_sha256") == digest:
+                # another process converted it meanwhile (runs side by side on a fresh cache):
+                # keep that copy, which a run may be loading from, instead of replacing it
+                shutil.rmtree(tmp, ignore_errors=True)
+                return folder, theirs
         if folder.exists():
             shutil.rmtree(folder)
         os.chmod(tmp, 0o755)

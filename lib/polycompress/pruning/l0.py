@@ -79,8 +79,9 @@ class HardConcrete(nn.Module):
         (measured: 97% of en's encoder closed at an expected 90%). ``E[z]``, positive for
         every finite ``log_alpha``, is estimated from ``draws`` seeded draws.
         """
-        generator = torch.Generator().manual_seed(0)
+        generator = torch.Generator().manual_seed(0)  # on the CPU: the same draws on every device
         u = torch.rand((draws, *self.log_alpha.shape), generator=generator).clamp(1e-6, 1 - 1e-6)
+        u = u.to(self.log_alpha.device)
         s = torch.sigmoid((torch.log(u) - torch.log1p(-u) + self.log_alpha.detach()) / BETA)
         z = (s * (RIGHT - LEFT) + LEFT).clamp(0.0, 1.0).mean(0).clamp_min(1e-6).flatten()
         closed = int(round(float((1 - self.open_probability()).sum())))
@@ -108,7 +109,9 @@ class L0Pruner:
         self.model, self.schedule, self.scope, self.granularity = model, schedule, scope, granularity
         self.multiplier, self.multiplier_lr = penalty_weight, multiplier_lr
         full = Structure.full(model)
-        self.head_gates, self.unit_gates = HardConcrete(tuple(full.heads.shape)), HardConcrete(tuple(full.units.shape))
+        device = next(model.parameters()).device  # the gates multiply activations there
+        self.head_gates = HardConcrete(tuple(full.heads.shape)).to(device)
+        self.unit_gates = HardConcrete(tuple(full.units.shape)).to(device)
         if gate_lr is None:
             gate_lr = GATE_TRAVEL / max(1, schedule.end - schedule.start)
         self.optimizer = torch.optim.Adam([self.head_gates.log_alpha, self.unit_gates.log_alpha], lr=gate_lr,
@@ -194,7 +197,7 @@ class L0Pruner:
             size = layer.attention.self.attention_head_size
             layer.attention.output.dense.weight.mul_(z_heads[i].repeat_interleave(size))
             layer.output.dense.weight.mul_(z_units[i])
-        self.structure = Structure(z_heads > 0, z_units > 0)
+        self.structure = Structure((z_heads > 0).cpu(), (z_units > 0).cpu())
         self.masks = structure_masks(self.model, self.structure)
         for param, mask in self.masks.values():
             param.mul_(mask)

@@ -49,7 +49,7 @@ def _keep_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     """Boolean mask keeping the ``n - round(sparsity * n)`` largest scores (flattened)."""
     n = scores.numel()
     n_keep = n - int(round(sparsity * n))
-    mask = torch.zeros(n, dtype=torch.bool)
+    mask = torch.zeros(n, dtype=torch.bool, device=scores.device)
     if n_keep > 0:
         mask[torch.topk(scores.flatten(), n_keep, largest=True, sorted=False).indices] = True
     return mask

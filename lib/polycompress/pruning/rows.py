@@ -48,7 +48,8 @@ def zeroed_rows(weight: torch.Tensor, counts: Counter) -> dict[str, float]:
     ids = torch.tensor(sorted(counts))
     if int(ids.max()) >= weight.shape[0]:
         raise ValueError(f"piece id {int(ids.max())} outside an embedding of {weight.shape[0]} rows")
-    zero = (weight.detach()[ids] == 0).float().mean(dim=1)  # (rows,) share of each row zeroed
+    # (rows,) share of each row zeroed; the rows are gathered where the weight is, then counted here
+    zero = (weight.detach()[ids.to(weight.device)] == 0).float().mean(dim=1).cpu()
     uses = torch.tensor([counts[int(i)] for i in ids], dtype=torch.float64)
     return {
         "rows": len(ids),

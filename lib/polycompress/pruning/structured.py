@@ -96,8 +96,9 @@ class _Gates:
     def __init__(self, model: nn.Module):
         self.model = model
         full = Structure.full(model)
-        self.heads = torch.ones(full.heads.shape, requires_grad=True)
-        self.units = torch.ones(full.units.shape, requires_grad=True)
+        device = next(model.parameters()).device  # the gates multiply activations there
+        self.heads = torch.ones(full.heads.shape, requires_grad=True, device=device)
+        self.units = torch.ones(full.units.shape, requires_grad=True, device=device)
         self.handles: list = []
 
     def __enter__(self) -> _Gates:
@@ -135,7 +136,8 @@ def gradient_importance(model: nn.Module, batches: Iterable[dict]) -> tuple[torc
     # per-layer L2 normalisation (Michel et al. 2019, Sec. 4.1); a layer of zeros stays zero
     heads = heads / heads.norm(dim=1, keepdim=True).clamp_min(1e-20)
     units = units / units.norm(dim=1, keepdim=True).clamp_min(1e-20)
-    return heads, units
+    # structures live on the CPU whatever the model's device (small; selected element by element)
+    return heads.cpu(), units.cpu()
 
 
 def _prune_lowest(scores: torch.Tensor, keep: torch.Tensor, n_prune: int) -> torch.Tensor:
@@ -182,8 +184,9 @@ def structure_masks(model: nn.Module, structure: Structure) -> dict[str, tuple[n
     for i, layer in enumerate(encoder_layers(model)):
         att = layer.attention.self
         h = att.attention_head_size
-        head_rows = structure.heads[i].repeat_interleave(h)  # (H*h,)
-        units = structure.units[i]
+        device = att.query.weight.device  # structures are on the CPU, masks go where the weights are
+        head_rows = structure.heads[i].to(device).repeat_interleave(h)  # (H*h,)
+        units = structure.units[i].to(device)
         prefix = f"{base}.encoder.layer.{i}."
         parts = {
             "attention.self.query": (att.query, head_rows, None), "attention.self.key": (att.key, head_rows, None),

