@@ -73,3 +73,10 @@ def test_long_format_takes_one_method_with_the_dense_runs():
     long = analysis.as_long(pd.concat([df, grad]))
     assert 0.1 not in set(long["f1"]) and len(long) == len(analysis.as_long(df))
     assert set(analysis.as_long(pd.concat([df, grad]), method="grad")["f1"]) >= {0.1, 0.8}
+
+
+def test_model_label_tells_non_shared_runs_apart():
+    df = pd.DataFrame({"method": ["dense", "grad", "grad"], "scope": ["none", "partial", "partial"],
+                       "target_sparsity": [0.0, 0.5, 0.5], "subnetworks": ["shared", "shared", "non_shared"]})
+    assert analysis.model_label(df).tolist() == ["dense", "grad partial 50%", "grad partial 50% non-shared"]
+    assert analysis.model_label(df.drop(columns="subnetworks")).tolist()[1] == "grad partial 50%"

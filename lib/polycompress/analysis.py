@@ -96,9 +96,14 @@ def percent_label(fraction: pd.Series) -> pd.Series:
 
 
 def model_label(df: pd.DataFrame) -> pd.Series:
-    """"dense" or "<method> <scope> <sparsity>%" per row (needs method, scope, target_sparsity)."""
+    """"dense" or "<method> <scope> <sparsity>%" per row (needs method, scope, target_sparsity),
+    with " non-shared" for runs with one subnetwork per language (``subnetworks``, if present):
+    without it a shared and a non-shared run would share a label and look like two seeds."""
     pct = percent_label(df["target_sparsity"])
-    return df["method"].where(df["method"] == "dense", df["method"] + " " + df["scope"] + " " + pct)
+    label = df["method"].where(df["method"] == "dense", df["method"] + " " + df["scope"] + " " + pct)
+    if "subnetworks" in df:
+        label = label.where(df["subnetworks"] != "non_shared", label + " non-shared")
+    return label
 
 
 def scope_counts(config, label: str, num_labels: int = 7) -> dict:
