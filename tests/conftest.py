@@ -9,6 +9,17 @@ import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MIRROR = FIXTURES / "mirror"
+#: the session fixtures that run the smoke grid and build the book from it (minutes): every test
+#: that uses them goes to one pytest-xdist worker, so they are made once per run of the suite
+SMOKE_FIXTURES = {"smoke_grid", "smoke_book"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """With ``pytest -n N --dist loadgroup`` (``make test``), the smoke tests share one worker
+    while the others spread over the rest; without xdist the marker does nothing."""
+    for item in items:
+        if SMOKE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("smoke"))
 
 
 @pytest.fixture(scope="session")
