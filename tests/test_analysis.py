@@ -80,3 +80,11 @@ def test_model_label_tells_non_shared_runs_apart():
                        "target_sparsity": [0.0, 0.5, 0.5], "subnetworks": ["shared", "shared", "non_shared"]})
     assert analysis.model_label(df).tolist() == ["dense", "grad partial 50%", "grad partial 50% non-shared"]
     assert analysis.model_label(df.drop(columns="subnetworks")).tolist()[1] == "grad partial 50%"
+
+
+def test_languages_beyond_the_table_keep_their_facts_and_unknown_is_a_group():
+    rows = pd.DataFrame({"language": ["de", "tsn", "mwl"], "f1": [0.8, 0.6, 0.5]})
+    out = analysis.with_buckets(rows).set_index("language")
+    assert out.loc["tsn", "family"] == "Atlantic-Congo" and out.loc["tsn", "bucket"] == "not in paper"
+    assert out.loc["mwl", "script"] == "unknown"  # CLDR knows none: a value, not NaN
+    assert out.groupby("script")["f1"].size().to_dict() == {"Latn": 2, "unknown": 1}  # nothing dropped

@@ -110,3 +110,21 @@ def test_without_a_mirror_everything_reads_the_hub(monkeypatch, mirror, tmp_path
     assert set(available_languages()) == set(languages.codes())  # the hub has every language
     p = perturbed_test_sets("yo", 7, scopes=("in_language",))["in_language"]
     assert p.available and (tmp_path / "pools" / "yo-hub.json").is_file()
+
+
+def test_languages_beyond_the_table_get_donors_only_through_known_scripts_and_families(mirror, tmp_path):
+    """mwl and nov: WikiANN languages CLDR knows no script for; eo and vo: Glottolog's
+    pseudo-family "Artificial Language". Folders beyond the table count as donors too."""
+    import shutil
+
+    for code in ("mwl", "nov", "eo", "vo"):
+        shutil.copytree(mirror / "panx/yo", tmp_path / "panx" / code)
+    shutil.copytree(mirror / "panx/de", tmp_path / "panx/de")
+    available = available_languages(tmp_path)
+    assert available == ["de", "eo", "mwl", "nov", "vo"]  # table order, then the rest sorted
+    assert donor_languages("mwl", "in_script", available) == []  # "unknown" is not a shared script
+    assert donor_languages("mwl", "in_family", available) == ["de"]  # Indo-European, both sources
+    assert donor_languages("eo", "in_family", available) == []  # artificial languages are no family
+    assert donor_languages("eo", "in_script", available) == ["de", "vo"]  # all Latn
+    sets = perturbed_test_sets("mwl", 7, root=tmp_path, scopes=("in_script",))
+    assert not sets["in_script"].available and "script (unknown) relates it to no other" in sets["in_script"].reason

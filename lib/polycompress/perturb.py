@@ -10,9 +10,13 @@ Semantics, exactly:
   The replacement's tokens are tagged ``B-X I-X ...``; every token outside mentions is kept;
   each sentence keeps its number and types of mentions.
 - Donor languages, by scope: ``in_language`` the language itself; ``in_script`` the *other*
-  languages with the same script (``data/languages.csv``); ``in_family`` the other languages of
-  the same family. Donors come from the same corpus group as the language (WikiANN languages
-  from WikiANN, MasakhaNER from MasakhaNER 1 and 2) and from languages present in the mirror.
+  languages with the same script (:mod:`polycompress.languages`); ``in_family`` the other
+  languages of the same family. An unknown script or family, an isolate or a pseudo-family
+  ("Artificial Language") shares nothing (:func:`polycompress.languages.related`): such a
+  language has no in-script or in-family donors rather than invented ones. Donors come from the
+  same corpus group as the language (WikiANN languages from WikiANN, MasakhaNER from MasakhaNER 1
+  and 2; a corpus of one's own is a group of its own) and from languages present in the mirror,
+  in the table or not.
 - A scope with no donor language, or a type needed by the test set with fewer than two donor
   forms, makes that perturbed test set *unavailable*, with the reason; nothing is filled from
   elsewhere.
@@ -64,8 +68,10 @@ class Perturbed:
 
 
 def available_languages(root: Path | None = None) -> list[str]:
-    """The possible donors: languages with a folder in the mirror, or, reading from the hub
-    (no mirror set), every language of ``data/languages.csv``."""
+    """The possible donors: languages with a folder in the mirror (table languages in table
+    order, then WikiANN and MasakhaNER languages beyond the table, sorted), or, reading from the
+    hub (no mirror set), every language of the table (pooling all 196 corpus languages from the
+    hub for every perturbed set would be impractical)."""
     if root is None and default_source() == "hub":
         return languages.codes()
     root = root or data_root()
@@ -74,7 +80,19 @@ def available_languages(root: Path | None = None) -> list[str]:
         layout = LAYOUTS[languages.get(code).corpus]
         if (root / layout.folder / code).is_dir():
             found.append(code)
-    return found
+    table = set(languages.codes())
+    beyond = set()
+    for corpus in languages.CORPORA:
+        folder = root / LAYOUTS[corpus].folder
+        for sub in folder.iterdir() if folder.is_dir() else []:
+            if sub.is_dir() and sub.name not in table and languages.corpus_of(sub.name) == corpus:
+                beyond.add(sub.name)
+    return found + sorted(beyond)
+
+
+def group(lang: languages.Language) -> str:
+    """The corpus group donors must share: "wikiann", "masakhaner", or a corpus of one's own."""
+    return GROUPS.get(lang.corpus, f"user:{lang.code}")
 
 
 def donor_languages(code: str, scope: str, available: list[str]) -> list[str]:
@@ -87,8 +105,7 @@ def donor_languages(code: str, scope: str, available: list[str]) -> list[str]:
     key = "script" if scope == "in_script" else "family"
     return sorted(
         c for c in available
-        if c != code and GROUPS[languages.get(c).corpus] == GROUPS[me.corpus]
-        and getattr(languages.get(c), key) == getattr(me, key)
+        if c != code and group(languages.get(c)) == group(me) and languages.related(languages.get(c), me, key)
     )
 
 
@@ -181,9 +198,15 @@ def perturbed_test_sets(code: str, seed: int, test: Dataset | None = None, root:
         result = Perturbed(code, scope, seed, None, donors, sizes)
         short = [k for k in needed if sizes[k] < MIN_POOL]
         if not donors:
-            group = {"wikiann": "WikiANN", "masakhaner": "MasakhaNER"}[GROUPS[languages.get(code).corpus]]
-            result.reason = f"no other {group} language in the mirror shares its " + (
-                "script" if scope == "in_script" else "family")
+            me = languages.get(code)
+            key = "script" if scope == "in_script" else "family"
+            name = {"wikiann": "WikiANN", "masakhaner": "MasakhaNER"}.get(group(me))
+            if name is None:
+                result.reason = f"a corpus of one's own has no other language to share its {key}"
+            elif not languages.related(me, me, key):
+                result.reason = f"its {key} ({getattr(me, key)}) relates it to no other language"
+            else:
+                result.reason = f"no other {name} language in the mirror shares its {key}"
         elif short:
             result.reason = f"fewer than {MIN_POOL} donor mentions of type {', '.join(short)}"
         else:

@@ -104,6 +104,8 @@ def execute(config: RunConfig, directory: Path, notebook: Path = NOTEBOOK, strea
     jupytext.write(jupytext.read(notebook), source)
     params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.canonical().items()
               if k not in ("engine_version", "method_version")}
+    if config.corpora:  # the registrations (with their folders), not the run-id form (fingerprints)
+        params["corpora"] = config.corpora
     params["output_dir"] = str(directory)
     params["device"] = execution.device
     params["threads"] = execution.threads or 0

@@ -7,6 +7,8 @@ that CI, a laptop and a cluster differ only in their environment:
   ...). Needed only for offline loading; online users load from the hub instead.
 - ``POLYCOMPRESS_CACHE``: converted models and other derived artefacts (default
   ``$XDG_CACHE_HOME/polycompress`` or ``~/.cache/polycompress``).
+- ``POLYCOMPRESS_LANGUAGES``: another copy of the curated language table (default the
+  repository's ``data/languages.csv``); tests use it to run with a table that lacks a language.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 DATA_ENV = "POLYCOMPRESS_DATA"
 CACHE_ENV = "POLYCOMPRESS_CACHE"
+LANGUAGES_ENV = "POLYCOMPRESS_LANGUAGES"
 
 
 class SettingError(RuntimeError):
@@ -62,3 +65,14 @@ def repo_data_dir() -> Path:
             "install polycompress editable from its repository (pip install -e .)"
         )
     return candidate
+
+
+def languages_table_path() -> Path:
+    """The curated language table: ``$POLYCOMPRESS_LANGUAGES`` if set, else ``data/languages.csv``."""
+    value = os.environ.get(LANGUAGES_ENV)
+    if not value:
+        return repo_data_dir() / "languages.csv"
+    path = Path(value).expanduser().resolve()
+    if not path.is_file():
+        raise SettingError(f"{LANGUAGES_ENV}={value!r} is not a file")
+    return path
