@@ -62,6 +62,12 @@ for (const el of document.querySelectorAll('.polycompress-chart')) {
 for (const pre of document.querySelectorAll('div.cell_output pre')) {
   if (pre.scrollWidth > pre.clientWidth + 1) out.cut.push(pre.textContent.slice(0, 60));
 }
+// a table wider than the column is cut unless its output box scrolls
+for (const table of document.querySelectorAll('div.cell_output table')) {
+  const box = table.closest('div.cell_output');
+  const scrolls = ['auto', 'scroll'].includes(getComputedStyle(box).overflowX);
+  if (table.getBoundingClientRect().right > right + 1 && !scrolls) out.cut.push('table: ' + table.textContent.slice(0, 50));
+}
 return out;
 """
 

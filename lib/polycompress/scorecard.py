@@ -281,7 +281,9 @@ def build(results: pd.DataFrame, predictions: pd.DataFrame, paper: pd.DataFrame 
         "zero-shot; 88.0 vs 86.6 translate-train-all", sub, "lower", "non-shared − shared F1",
         "" if len(sub) else " (the extended preset has these runs)"))
 
-    table = pd.DataFrame(rows)
+    # the verdict first, next to its claim: the evidence columns are long
+    table = pd.DataFrame(rows)[["key", "paper", "claim", "verdict", "effect", "paper's evidence", "our evidence",
+                                "evidence"]]
     table.index = range(1, len(table) + 1)
     return table
 
