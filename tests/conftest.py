@@ -14,6 +14,7 @@ MIRROR = FIXTURES / "mirror"
 SMOKE_FIXTURES = {"smoke_grid", "smoke_book"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the group marker
 def pytest_collection_modifyitems(config, items):
     """With ``pytest -n N --dist loadgroup`` (``make test``), the smoke tests share one worker
     while the others spread over the rest; without xdist the marker does nothing."""
