@@ -31,13 +31,26 @@ STRUCTURED = ("grad", "l0")  # methods that remove whole heads and FFN units (sp
 SUBNETWORKS = ("shared", "non_shared")
 
 
+#: columns added to the results after runs existed, and the value every older row had
+LATER_COLUMNS = {
+    "subnetworks": "shared",  # only shared structures existed before non-shared runs
+    "device": "cpu",  # the engine had no other device before the column
+}
+
+
+def fill_missing(table, column: str):
+    """``table`` (a pandas DataFrame) with ``column`` set to its :data:`LATER_COLUMNS` value where
+    it is missing (the column absent, or NaN in rows written before it existed)."""
+    out = table.assign(**{column: table[column] if column in table else None})
+    out[column] = out[column].astype(object).where(out[column].notna(), LATER_COLUMNS[column])
+    return out
+
+
 def fill_subnetworks(table):
     """``table`` (results rows or run records, a pandas DataFrame) with ``subnetworks`` "shared"
     where it is missing: rows written before the field existed, and run records of shared runs
     (``params.json`` leaves the field out at its default, see :meth:`RunConfig.canonical`)."""
-    out = table.assign(subnetworks=table["subnetworks"] if "subnetworks" in table else None)
-    out["subnetworks"] = out["subnetworks"].astype(object).where(out["subnetworks"].notna(), "shared")
-    return out
+    return fill_missing(table, "subnetworks")
 
 
 class ConfigError(ValueError):

@@ -33,7 +33,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .artifacts import write_json, write_parquet
-from .config import ENGINE_VERSION, METHOD_VERSIONS, RunConfig, fill_subnetworks
+from .config import ENGINE_VERSION, LATER_COLUMNS, METHOD_VERSIONS, RunConfig, fill_missing
 from .experiment import PREDICTION_COLUMNS, RESULT_COLUMNS
 from .pruning.rows import ROW_COLUMNS
 
@@ -229,18 +229,12 @@ def collect(out: Path) -> pd.DataFrame:
         frames = [_read(run / member) for run in runs if (run / member).is_file()]
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
         if name == "results.parquet" and len(table):
-            missing = table["subnetworks"].isna() if "subnetworks" in table else table["run_id"].notna()
-            if missing.any():
-                tqdm.write(f"{table.loc[missing, 'run_id'].nunique()} run(s) written before the 'subnetworks' "
-                           f"column: marked shared", file=sys.stderr)
-                table = fill_subnetworks(table).reindex(columns=columns)
-            # every run before the column existed ran on the CPU: the engine had no other device
-            missing = table["device"].isna() if "device" in table else table["run_id"].notna()
-            if missing.any():
-                tqdm.write(f"{table.loc[missing, 'run_id'].nunique()} run(s) written before the 'device' "
-                           f"column: marked cpu", file=sys.stderr)
-                table = table.assign(device=table.get("device")).reindex(columns=columns)
-                table["device"] = table["device"].astype(object).where(table["device"].notna(), "cpu")
+            for column, value in LATER_COLUMNS.items():  # rows of runs written before the column
+                missing = table[column].isna() if column in table else table["run_id"].notna()
+                if missing.any():
+                    tqdm.write(f"{table.loc[missing, 'run_id'].nunique()} run(s) written before the '{column}' "
+                               f"column: marked {value}", file=sys.stderr)
+                    table = fill_missing(table, column).reindex(columns=columns)
         write_parquet(Path(out) / name, table)
         tables[name] = table
     return tables["results.parquet"]
