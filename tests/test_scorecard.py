@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from polycompress import scorecard
+from polycompress import compare, scorecard
 
 
 def test_mean_effect_has_an_interval_around_the_mean():
@@ -33,5 +33,5 @@ def test_method_pairs_match_runs_that_differ_only_in_method():
         {**base, "run_id": "l90", "method": "l0", "target_sparsity": 0.9},
         {**base, "run_id": "g50-own", "method": "grad", "target_sparsity": 0.5, "subnetworks": "non_shared"},
     ])
-    pairs = scorecard.method_pairs(results, "l0", "grad")
+    pairs = compare.method_pairs(results, "l0", "grad")
     assert pairs[["run_a", "run_b"]].values.tolist() == [["l50", "g50"]]

@@ -84,6 +84,17 @@ def scope_pairs(results: pd.DataFrame) -> pd.DataFrame:
     return part.merge(emb, on=keys, how="inner", validate="one_to_one")[["run_a", "run_b", *keys]]
 
 
+def method_pairs(results: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+    """Runs that differ only in their (shared-structure) method: ``run_a`` method ``a``, ``run_b``
+    method ``b``, same setting, training languages, sparsity and seed."""
+    s = _scored(results)
+    s = s[s["subnetworks"] == "shared"]
+    keys = ["setting", "train_languages", "target_sparsity", "seed", *PAIR_KEYS]
+    left = s[s["method"] == a][keys + ["run_id"]].rename(columns={"run_id": "run_a"})
+    right = s[s["method"] == b][keys + ["run_id"]].rename(columns={"run_id": "run_b"})
+    return left.merge(right, on=keys, how="inner", validate="one_to_one")[["run_a", "run_b", *keys]]
+
+
 def counts_by_run(predictions: pd.DataFrame) -> dict[tuple[str, str, str], tuple[np.ndarray, list]]:
     """(run_id, language, test_set) -> (per-sentence counts (n, 3), gold tags in sentence order)."""
     out = {}

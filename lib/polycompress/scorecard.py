@@ -102,33 +102,46 @@ def _difference_claim(key: str, paper: str, claim: str, paper_evidence: str, cel
             "verdict": compare.verdict(cells["verdict"] if len(cells) else [], expected), "evidence": EVIDENCE[key]}
 
 
-def method_pairs(results: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
-    """Runs that differ only in their (shared-structure) method: ``run_a`` method ``a``, ``run_b``
-    method ``b``, same setting, training languages, sparsity and seed."""
-    s = compare._scored(results)
-    s = s[s["subnetworks"] == "shared"]
-    keys = ["setting", "train_languages", "target_sparsity", "seed", *compare.PAIR_KEYS]
-    left = s[s["method"] == a][keys + ["run_id"]].rename(columns={"run_id": "run_a"})
-    right = s[s["method"] == b][keys + ["run_id"]].rename(columns={"run_id": "run_b"})
-    return left.merge(right, on=keys, how="inner", validate="one_to_one")[["run_a", "run_b", *keys]]
+def imp_pairs(results: pd.DataFrame, predictions: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The paired intervals Ogueji et al.'s claims rest on, IMP and dense runs only (their claims
+    are about IMP): "dense" (pruned vs dense, with buckets and sparsity in percent), "setting"
+    (multilingual vs monolingual) and "scope" (incl_embeddings vs partial)."""
+    imp = results[results["method"].isin(["dense", "imp"])]
+    dense = analysis.with_buckets(compare.paired_intervals(compare.dense_pairs(imp), predictions))
+    dense["sparsity"] = (dense["target_sparsity"] * 100).round().astype(int)
+    return {"dense": dense, "setting": compare.paired_intervals(compare.setting_pairs(imp), predictions),
+            "scope": compare.paired_intervals(compare.scope_pairs(imp), predictions)}
+
+
+def collapsed_models(results: pd.DataFrame, pairs: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Each (run, language) of :func:`imp_pairs` whose regular-test F1 is below the collapse floor:
+    setting, model, language, regular F1 and how many paired comparisons it takes out."""
+    paired = pd.concat(list(pairs.values()), ignore_index=True)
+    columns = ["run_id", "language", "regular F1"]
+    sides = pd.concat([paired[["run_a", "language", "regular_a"]].set_axis(columns, axis=1),
+                       paired[["run_b", "language", "regular_b"]].set_axis(columns, axis=1)])
+    dead = sides[sides["regular F1"] < compare.COLLAPSE_F1].drop_duplicates(["run_id", "language"])
+    runs = results.drop_duplicates("run_id").set_index("run_id")
+    labels = analysis.model_label(runs.reset_index()).set_axis(runs.index)
+    dead = dead.assign(setting=dead["run_id"].map(runs["setting"]), model=dead["run_id"].map(labels),
+                       comparisons=[int((((paired["run_a"] == r) | (paired["run_b"] == r)) & (paired["language"] == lang)).sum())
+                                    for r, lang in zip(dead["run_id"], dead["language"])])
+    return dead[["setting", "model", "language", "regular F1", "comparisons"]].sort_values(
+        ["setting", "model", "language"]).reset_index(drop=True)
 
 
 def build(results: pd.DataFrame, predictions: pd.DataFrame, paper: pd.DataFrame | None = None,
-          overlap: pd.DataFrame | None = None) -> pd.DataFrame:
+          overlap: pd.DataFrame | None = None, pairs: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """One row per claim: key, paper, claim, paper's evidence, our evidence, effect, verdict, evidence page.
 
     ``paper``: the published cells (default :func:`polycompress.reference.as_long`); ``overlap``:
     full-corpus entity overlap per language (default :func:`polycompress.analysis.corpus_overlap`
-    of the paper's languages in the mirror, cached).
+    of the paper's languages in the mirror, cached); ``pairs``: :func:`imp_pairs` if already computed.
     """
     paper = reference.as_long() if paper is None else paper
     ours = analysis.as_long(results)
-    # Ogueji et al.'s claims are about IMP: structured runs are left out of them
-    imp = results[results["method"].isin(["dense", "imp"])]
-    dense_pairs = analysis.with_buckets(compare.paired_intervals(compare.dense_pairs(imp), predictions))
-    dense_pairs["sparsity"] = (dense_pairs["target_sparsity"] * 100).round().astype(int)
-    setting_pairs = compare.paired_intervals(compare.setting_pairs(imp), predictions)
-    scope_pairs = compare.paired_intervals(compare.scope_pairs(imp), predictions)
+    pairs = imp_pairs(results, predictions) if pairs is None else pairs
+    dense_pairs, setting_pairs, scope_pairs = pairs["dense"], pairs["setting"], pairs["scope"]
     rows = []
     ogueji = "Ogueji et al."
 
@@ -270,7 +283,7 @@ def build(results: pd.DataFrame, predictions: pd.DataFrame, paper: pd.DataFrame 
 
     # Li et al. 2022: gradient importance beats L0; one shared subnetwork beats one per language
     li = "Li et al."
-    grad_l0 = method_pairs(results, "l0", "grad")
+    grad_l0 = compare.method_pairs(results, "l0", "grad")
     grad_l0 = compare.paired_intervals(grad_l0[grad_l0["test_set"] == "regular"], predictions) if len(grad_l0) else grad_l0
     rows.append(_difference_claim(
         "li-1", li, "Gradient-importance pruning keeps more F1 than L0 pruning at the same sparsity",
