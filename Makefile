@@ -38,8 +38,10 @@ model: $(STAMP)
 _static/vega-offline.js: $(STAMP)
 	$(BIN)/python -m polycompress.plotting $@
 
+# runs side by side, one torch thread each: on 2 cores that beats one two-thread run (guide/NOTES.md)
+JOBS ?= 2
 grid: model
-	$(BIN)/polycompress run $(GRID) --out $(POLYCOMPRESS_RESULTS)
+	$(BIN)/polycompress run $(GRID) --out $(POLYCOMPRESS_RESULTS) --jobs $(JOBS)
 
 # dense vs the pruned shapes the grid's runs produced: latency, throughput, size (interleaved
 # rounds, a few minutes; the script skips a grid whose models it already measured)

