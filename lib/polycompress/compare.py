@@ -1,4 +1,4 @@
-"""Paired comparisons of runs, with bootstrap intervals, and the verdict rule of the scorecard.
+"""Paired comparisons of runs, with intervals over test sentences and seeds, and the verdict rule.
 
 A *pair* is two runs scored on the same test sentences of one language and test set: a pruned
 run against the dense run of the same setting, training languages and seed (:func:`dense_pairs`),
@@ -6,7 +6,21 @@ or a multilingual run against the monolingual run of the same language, method, 
 and seed (:func:`setting_pairs`). :func:`paired_intervals` gives each pair ``F1(b) - F1(a)`` with
 a paired bootstrap interval over test sentences (:mod:`polycompress.intervals`), and marks it
 "collapsed" when either model scores below :data:`COLLAPSE_F1` on the regular test set.
-:func:`levels` places one model's F1 against a threshold instead (the robustness headline).
+
+A *cell* is one comparison over every seed: :func:`cell_intervals` averages the pairs' differences
+over seeds and gives an interval that holds both sources of noise, the choice of test sentences
+(a paired bootstrap, the same sentence draw for every seed, since every seed is scored on the same
+sentences) and training (the variance of the seeds' differences), with a p-value from Student's t
+and Satterthwaite's degrees of freedom. :func:`levels` places one model's F1 against a threshold
+instead (the robustness headline), over seeds in the same way.
+
+The verdict rule (:func:`claim_verdict`), the one place it is written: a claim's cells are
+judged together, their p-values adjusted by Benjamini and Hochberg's procedure (scipy's
+``false_discovery_control``): at most :data:`ALPHA` of the cells called clear are expected to be
+false, and when no cell has an effect that is the chance of any false "clear" cell at all, so of
+a verdict other than "cannot tell" (measured on simulated null studies in
+``tests/test_compare.py``). A cell counts only with :data:`MIN_SEEDS` seeds whose differences all
+share the sign of their mean.
 """
 
 from __future__ import annotations
@@ -15,10 +29,11 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .config import fill_subnetworks
 from .evaluation import sentence_counts
-from .intervals import N_RESAMPLES, f1_level, micro_f1, paired_difference
+from .intervals import N_RESAMPLES, micro_f1, paired_difference
 
 PAIR_KEYS = ["language", "test_set"]
 INTERVAL_COLUMNS = ["f1_a", "f1_b", "difference", "low", "high", "n_sentences", "regular_a", "regular_b",
@@ -32,8 +47,18 @@ COLLAPSE_F1 = 0.2
 #: "near zero" in the paper's robustness headline (Sec. 4.3): above every one of its dense
 #: models' perturbed F1 (Tables 4 and 8, 50 cells, at most 0.039), far below its pruned ones
 NEAR_ZERO_F1 = 0.1
-#: a level's position against a threshold, read as a direction for :func:`verdict`
+#: the false discovery rate of a claim's cells (Benjamini-Hochberg over them); with no effect
+#: anywhere, the chance of a verdict other than "cannot tell"
+ALPHA = 0.05
+#: seeds a cell needs before it may count for or against a claim (the paper's three)
+MIN_SEEDS = 3
+#: a cell's direction, in :func:`directions`, when it may not count: the reason
+TOO_FEW_SEEDS, SEEDS_DISAGREE = "too few seeds", "seeds disagree"
+CELL_COLUMNS = ["seeds", "seed_differences", "f1_a", "f1_b", "difference", "low", "high", "p", "df",
+                "seeds_agree", "test_var", "seed_var", "n_sentences", "regular_a", "regular_b", "collapsed_seeds", "collapsed", "verdict"]
+#: a level's position against a threshold, read as a direction for :func:`verdict`, and back
 POSITION_DIRECTION = {"below": "lower", "above": "higher", "unclear": "no clear difference", "collapsed": "collapsed"}
+POSITION_NAME = {**{v: k for k, v in POSITION_DIRECTION.items()}, TOO_FEW_SEEDS: "unclear", SEEDS_DISAGREE: "unclear"}
 
 
 def _scored(results: pd.DataFrame) -> pd.DataFrame:
@@ -148,22 +173,193 @@ def _regular_f1(counts: dict, run: str, language: str) -> float:
 
 def levels(runs: pd.DataFrame, predictions: pd.DataFrame, threshold: float, n_resamples: int = N_RESAMPLES,
            seed: int = 0) -> pd.DataFrame:
-    """``runs`` (run_id, language, test_set, ...) with each model's F1 there, its bootstrap
-    interval (``low``, ``high``), its regular-test F1 and ``position`` against ``threshold``:
-    "above" / "below" when the interval lies wholly on one side, "unclear" otherwise, and
-    "collapsed" when the model's regular F1 is below :data:`COLLAPSE_F1`."""
+    """One row per cell of ``runs`` (run_id, language, test_set, seed, ...; grouped over ``seed``):
+    the mean F1 over seeds there, its interval for test sentences and training
+    (:func:`_two_level`), ``difference`` = F1 - ``threshold`` with its ``p``, the mean regular-test
+    F1, and ``position`` against ``threshold`` (uncorrected, for display): "above" / "below" when
+    the interval lies wholly on one side and every seed is on that side, "unclear" otherwise, and
+    "collapsed" when any seed's model is below :data:`COLLAPSE_F1` on the regular test set.
+    :func:`claim_verdict` reads these cells like :func:`cell_intervals`'."""
     counts = counts_by_run(predictions[predictions["run_id"].isin(set(runs["run_id"]))])
+    rng = np.random.default_rng(seed)
+    keys, groups = _cell_groups(runs, {"run_id", "seed", "f1", "low", "high", "position"})
     rows = []
-    for r in runs.itertuples(index=False):
-        if (r.run_id, r.language, r.test_set) not in counts:
-            raise KeyError(f"no predictions for {r.language}/{r.test_set} of run {r.run_id}")
-        level = f1_level(counts[(r.run_id, r.language, r.test_set)][0], n_resamples=n_resamples, seed=seed)
-        regular = _regular_f1(counts, r.run_id, r.language)
-        rows.append({"f1": level.f1, "low": level.low, "high": level.high, "regular_f1": regular,
-                     "position": "collapsed" if regular < COLLAPSE_F1 else level.against(threshold)})
-    scored = pd.DataFrame(rows, index=range(len(runs)), columns=["f1", "low", "high", "regular_f1", "position"])
-    return pd.concat([runs.drop(columns=[c for c in scored.columns if c in runs]).reset_index(drop=True), scored],
-                     axis=1)
+    for key, group in groups:
+        first = group.iloc[0]
+        got = []
+        for run in group["run_id"]:
+            if (run, first["language"], first["test_set"]) not in counts:
+                raise KeyError(f"no predictions for {first['language']}/{first['test_set']} of run {run}")
+            got.append(counts[(run, first["language"], first["test_set"])])
+            if got[-1][1] != got[0][1]:
+                raise ValueError(f"the seeds of {first['language']}/{first['test_set']} were scored on different sentences")
+        n = len(got[0][1])
+        weights = _sentence_weights(n, n_resamples, rng)
+        f1 = np.array([float(micro_f1(*c.T)) for c, _ in got])
+        boot = np.stack([_f1_of(weights, c) for c, _ in got], axis=1) - threshold
+        est = _two_level(boot, f1 - threshold, n)
+        regular = np.array([_regular_f1(counts, run, first["language"]) for run in group["run_id"]])
+        collapsed = bool((regular < COLLAPSE_F1).any())
+        if collapsed:
+            position = "collapsed"
+        elif est["seeds_agree"] and (est["low"] > 0 or est["high"] < 0):
+            position = "above" if est["difference"] > 0 else "below"
+        else:
+            position = "unclear"
+        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))), "seeds": len(group),
+                     "f1": float(f1.mean()), "low": est["low"] + threshold, "high": est["high"] + threshold,
+                     "difference": est["difference"], "p": est["p"], "df": est["df"], "seeds_agree": est["seeds_agree"],
+                     "test_var": est["test_var"], "seed_var": est["seed_var"], "n_sentences": n, "regular_f1": float(regular.mean()), "collapsed": collapsed, "position": position})
+    return pd.DataFrame(rows, columns=[*keys, "seeds", "f1", "low", "high", "difference", "p", "df", "seeds_agree",
+                                       "test_var", "seed_var", "n_sentences", "regular_f1", "collapsed", "position"])
+
+def _two_level(boot: np.ndarray, observed: np.ndarray, n_sentences: int,
+               confidence: float = 0.95) -> dict:
+    """Mean over seeds of a per-seed statistic with an interval for test sentences and training.
+
+    ``boot`` (n_resamples, seeds): the statistic of each seed on each paired sentence resample
+    (the same resample across seeds); ``observed`` (seeds,): on the full test set. The variance
+    of the seed mean is the bootstrap's (sentences) plus the seeds' sample variance over their
+    number (training); the interval and two-sided p-value use Student's t with Satterthwaite's
+    degrees of freedom (sentences - 1 for the first part, seeds - 1 for the second), so three
+    seeds that scatter widely give few degrees of freedom and a wide interval.
+    """
+    seeds = len(observed)
+    mean = float(observed.mean())
+    test_var = float(np.var(boot.mean(axis=1), ddof=1))
+    seed_var = float(np.var(observed, ddof=1)) if seeds > 1 else 0.0
+    p, df = _t_test(mean, test_var, seed_var, seeds, n_sentences)
+    half = float(stats.t.ppf(0.5 + confidence / 2, df) * np.sqrt(test_var + seed_var / seeds))
+    agree = bool(mean != 0 and np.all(np.sign(observed) == np.sign(mean)))
+    return {"difference": mean, "low": mean - half, "high": mean + half, "p": p, "df": df, "seeds_agree": agree,
+            "test_var": test_var, "seed_var": seed_var}
+
+
+def _t_test(mean: float, test_var: float, seed_var: float, seeds: int, n_sentences: int) -> tuple[float, float]:
+    """(two-sided p, degrees of freedom) of a seed mean whose variance is ``test_var`` (sentences)
+    plus ``seed_var`` / ``seeds`` (training), by Student's t with Satterthwaite's degrees of freedom."""
+    v_seed = seed_var / seeds if seeds > 1 else 0.0
+    v = test_var + v_seed
+    parts = test_var ** 2 / max(n_sentences - 1, 1) + (v_seed ** 2 / (seeds - 1) if seeds > 1 else 0.0)
+    df = v ** 2 / parts if parts > 0 else float("inf")
+    if v == 0:
+        return (1.0 if mean == 0 else 0.0), df
+    return float(2 * stats.t.sf(abs(mean) / np.sqrt(v), df)), df
+
+
+def _sentence_weights(n: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_resamples, n) counts of each sentence in each bootstrap resample (a multinomial draw)."""
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_resamples).astype(float)
+
+
+def _f1_of(weights: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Micro F1 of each resample: ``weights`` (B, n) times per-sentence counts (n, 3)."""
+    c, p, g = (weights @ counts).T
+    return np.divide(2.0 * c, p + g, out=np.zeros_like(c), where=(p + g) > 0)
+
+
+def _cell_groups(frame: pd.DataFrame, drop: set[str]):
+    keys = [c for c in frame.columns if c not in drop]
+    return keys, frame.groupby(keys, sort=False, dropna=False) if keys else [((), frame)]
+
+
+def difference_over_seeds(a: np.ndarray, b: np.ndarray, n_resamples: int = N_RESAMPLES,
+                          rng: np.random.Generator | None = None) -> tuple[np.ndarray, dict]:
+    """``a``, ``b`` (seeds, sentences, 3): per-sentence counts of the two models of each seed on
+    the same sentences. Returns the F1s (seeds, 2) and :func:`_two_level`'s estimate of the mean
+    difference ``F1(b) - F1(a)`` over seeds."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"expected two (seeds, n, 3) count arrays, got {a.shape} and {b.shape}")
+    rng = rng or np.random.default_rng(0)
+    weights = _sentence_weights(a.shape[1], n_resamples, rng)
+    f1 = np.array([[float(micro_f1(*x.T)) for x in (a[s], b[s])] for s in range(len(a))])
+    boot = np.stack([_f1_of(weights, b[s]) - _f1_of(weights, a[s]) for s in range(len(a))], axis=1)
+    return f1, _two_level(boot, f1[:, 1] - f1[:, 0], a.shape[1])
+
+
+def cell_intervals(pairs: pd.DataFrame, predictions: pd.DataFrame, n_resamples: int = N_RESAMPLES, seed: int = 0,
+                   collapse_f1: float = COLLAPSE_F1) -> pd.DataFrame:
+    """One row per cell: ``pairs`` grouped over ``seed`` (every other column but the run ids is a
+    key), with the mean over seeds of ``F1(b) - F1(a)`` and its interval (see :func:`_two_level`),
+    ``p``, ``seeds``, the per-seed differences, ``seeds_agree``, the mean regular-test F1 of each
+    side, and ``collapsed`` when any seed's model on either side is below ``collapse_f1`` there
+    (``collapsed_seeds`` counts them). ``verdict`` is the cell's own direction at 95%, uncorrected
+    (what a chart colours by): "collapsed", "seeds disagree", "higher", "lower" or "no clear
+    difference"; the scorecard's claims use :func:`claim_verdict` instead.
+    """
+    counts = counts_by_run(predictions[predictions["run_id"].isin(set(pairs["run_a"]) | set(pairs["run_b"]))])
+    rng = np.random.default_rng(seed)
+    keys, groups = _cell_groups(pairs, {"run_a", "run_b", "seed"})
+    rows = []
+    for key, group in groups:
+        first = group.iloc[0]
+        sides, regular = [], []
+        for pair in group.itertuples(index=False):
+            got = [counts.get((run, first["language"], first["test_set"])) for run in (pair.run_a, pair.run_b)]
+            if got[0] is None or got[1] is None:
+                missing = pair.run_a if got[0] is None else pair.run_b
+                raise KeyError(f"no predictions for {first['language']}/{first['test_set']} of run {missing}")
+            if got[0][1] != got[1][1] or (sides and got[0][1] != sides[0][0][1]):
+                raise ValueError(f"runs {pair.run_a} and {pair.run_b} were scored on different "
+                                 f"{first['language']}/{first['test_set']} sentences from each other or from "
+                                 f"the other seeds of their cell")
+            sides.append(got)
+            regular.append([_regular_f1(counts, run, first["language"]) for run in (pair.run_a, pair.run_b)])
+        n = len(sides[0][0][1])
+        f1, est = difference_over_seeds(np.stack([a[0] for a, _ in sides]), np.stack([b[0] for _, b in sides]),
+                                        n_resamples, rng)
+        regular = np.array(regular)
+        collapsed_seeds = int((regular.min(axis=1) < collapse_f1).sum())
+        if collapsed_seeds:
+            direction = "collapsed"
+        elif est["low"] > 0 or est["high"] < 0:
+            direction = ("higher" if est["difference"] > 0 else "lower") if est["seeds_agree"] else SEEDS_DISAGREE
+        else:
+            direction = "no clear difference"
+        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))), "seeds": len(group),
+                     "seed_differences": ", ".join(f"{d:+.3f}" for d in f1[:, 1] - f1[:, 0]),
+                     "f1_a": float(f1[:, 0].mean()), "f1_b": float(f1[:, 1].mean()), **est, "n_sentences": n,
+                     "regular_a": float(regular[:, 0].mean()), "regular_b": float(regular[:, 1].mean()),
+                     "collapsed_seeds": collapsed_seeds, "collapsed": collapsed_seeds > 0, "verdict": direction})
+    return pd.DataFrame(rows, columns=[*keys, *CELL_COLUMNS])
+
+
+def directions(cells: pd.DataFrame, alpha: float = ALPHA, min_seeds: int = MIN_SEEDS) -> pd.Series:
+    """Each cell's direction for a claim, the cells of ``cells`` judged as one family.
+
+    "collapsed" (a model below the floor), "too few seeds" (fewer than ``min_seeds``) and the
+    rest: Benjamini-Hochberg-adjusted p below ``alpha`` and every seed on the side of the mean: "higher" /
+    "lower"; adjusted p below ``alpha`` but a seed on the other side: "seeds disagree"; otherwise
+    "no clear difference". ``cells`` needs ``difference``, ``p``, ``seeds``, ``seeds_agree`` and
+    ``collapsed`` (:func:`cell_intervals`, :func:`levels`).
+    """
+    out = pd.Series("no clear difference", index=cells.index, dtype=object)
+    out[cells["collapsed"].astype(bool)] = "collapsed"
+    few = ~cells["collapsed"].astype(bool) & (cells["seeds"] < min_seeds)
+    out[few] = TOO_FEW_SEEDS
+    family = cells.index[(out == "no clear difference").to_numpy()]
+    if len(family):
+        f = cells.loc[family]
+        # three seeds estimate a cell's training noise with two degrees of freedom: by chance they
+        # can agree closely and make a null cell look certain. A cell's seed variance is taken as
+        # at least the median of its family's (the claim's cells), a conservative form of the
+        # pooled variance of moderated t-tests; the simulation in tests/test_compare.py measures
+        # the false-positive rate this gives.
+        floor = float(np.median(f["seed_var"])) if "seed_var" in f else 0.0
+        p = [(_t_test(r.difference, r.test_var, max(r.seed_var, floor), int(r.seeds), int(r.n_sentences))[0]
+              if "seed_var" in f else r.p) for r in f.itertuples(index=False)]
+        adjusted = stats.false_discovery_control(np.asarray(p, dtype=float), method="bh")
+        for idx, clear in zip(family, adjusted < alpha):
+            if clear:
+                row = cells.loc[idx]
+                out[idx] = ("higher" if row["difference"] > 0 else "lower") if row["seeds_agree"] else SEEDS_DISAGREE
+    return out
+
+
+def claim_verdict(cells: pd.DataFrame, expected: str, alpha: float = ALPHA, min_seeds: int = MIN_SEEDS) -> str:
+    """The scorecard's verdict on one claim's cells: :func:`verdict` over :func:`directions`."""
+    return verdict(directions(cells, alpha, min_seeds) if len(cells) else [], expected)
 
 
 def seed_spread(intervals: pd.DataFrame, keys: Iterable[str]) -> pd.DataFrame:
@@ -186,7 +382,7 @@ def verdict(directions: Iterable[str], expected: str) -> str:
     """
     if expected not in ("higher", "lower"):
         raise ValueError(f"expected must be 'higher' or 'lower', not {expected!r}")
-    d = [x for x in directions if x != "collapsed"]
+    d = [x for x in directions if x != "collapsed"]  # too few seeds / seeds disagree: unclear
     if not d:
         return "cannot tell"
     against = "lower" if expected == "higher" else "higher"

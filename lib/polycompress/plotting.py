@@ -78,7 +78,8 @@ def enable() -> None:
 
 #: the colours of a paired difference's verdict, the same in every chapter; "collapsed" marks a
 #: pair in which a model scored below :data:`polycompress.compare.COLLAPSE_F1` on the regular set
-VERDICT_COLORS = {"higher": "#1b9e77", "no clear difference": "#9e9e9e", "lower": "#d95f02", "collapsed": "#7570b3"}
+VERDICT_COLORS = {"higher": "#1b9e77", "no clear difference": "#9e9e9e", "seeds disagree": "#e6ab02",
+                  "lower": "#d95f02", "collapsed": "#7570b3"}
 
 
 def verdict_color(title: str) -> alt.Color:

@@ -6,10 +6,13 @@ chapter shows every column and the introduction a short form (:func:`short`), so
 disagree. Nothing in it is typed by hand: the claims' wording is fixed here, every number comes
 from the published tables (:mod:`polycompress.reference`) or the runs.
 
-Rules (:mod:`polycompress.compare`): a claim about a difference is judged on its cells' paired
-bootstrap intervals, collapsed cells left out and counted; the robustness headline is a level,
-judged on each dense cell's F1 interval against :data:`~polycompress.compare.NEAR_ZERO_F1`;
-correlations need five languages and p < 0.05. The *effect* is the mean over the claim's kept
+Rules (:mod:`polycompress.compare`): a claim about a difference is judged on its cells (one
+comparison of one language and test set, averaged over seeds, with an interval for test sentences
+and training) by :func:`~polycompress.compare.claim_verdict`: p-values adjusted over the claim's
+cells (Benjamini-Hochberg), three seeds that agree in sign needed, collapsed cells left out and
+counted; the robustness headline is a level, each dense cell's F1 against
+:data:`~polycompress.compare.NEAR_ZERO_F1`, under the same rule; correlations (seeds averaged per
+language first) need five languages and p < 0.05. The *effect* is the mean over the claim's kept
 cells with a 95% percentile bootstrap interval over those cells (for correlations: Spearman's
 coefficient with a bootstrap interval over languages). Cells of one grid share training runs, so
 this interval is narrower than one over independent studies would be; the verdict, not the
@@ -82,12 +85,19 @@ def spearman_effect(x: pd.Series, y: pd.Series, what: str, seed: int = 0) -> Eff
 
 
 def describe(cells: pd.DataFrame) -> str:
-    """'n paired comparisons: k clearly higher, m lower, ...; c collapsed, left out'."""
+    """'n cells (s seeds each): k clearly higher, m lower, ...; c collapsed, left out', counted by
+    the claim's rule (:func:`polycompress.compare.directions`: adjusted over these cells)."""
     if cells.empty:
         return "no runs in this grid"
-    v = cells["verdict"].value_counts()
-    text = (f"{len(cells)} paired comparisons: {v.get('higher', 0)} clearly higher, {v.get('lower', 0)} clearly "
-            f"lower, {v.get('no clear difference', 0)} within noise")
+    v = compare.directions(cells).value_counts()
+    seeds = sorted(cells["seeds"].unique())
+    text = (f"{len(cells)} cells ({'/'.join(map(str, seeds))} seed{'s' if seeds != [1] else ''} each): "
+            f"{v.get('higher', 0)} clearly higher, {v.get('lower', 0)} clearly lower, "
+            f"{v.get('no clear difference', 0)} within noise")
+    if v.get(compare.SEEDS_DISAGREE, 0):
+        text += f", {v[compare.SEEDS_DISAGREE]} where the seeds disagree"
+    if v.get(compare.TOO_FEW_SEEDS, 0):
+        text += f", {v[compare.TOO_FEW_SEEDS]} with fewer than {compare.MIN_SEEDS} seeds (not counted)"
     if v.get("collapsed", 0):
         text += f"; {v['collapsed']} collapsed (a model below {compare.COLLAPSE_F1} regular F1), left out"
     return text
@@ -95,39 +105,34 @@ def describe(cells: pd.DataFrame) -> str:
 
 def _difference_claim(key: str, paper: str, claim: str, paper_evidence: str, cells: pd.DataFrame, expected: str,
                       what: str, note: str = "") -> dict:
-    kept = cells[cells["verdict"] != "collapsed"] if len(cells) else cells
+    kept = cells[~cells["collapsed"].astype(bool)] if len(cells) else cells
     effect = mean_effect(kept["difference"] if len(kept) else pd.Series(dtype=float), what)
     return {"key": key, "paper": paper, "claim": claim, "paper's evidence": paper_evidence,
             "our evidence": describe(cells) + note, "effect": effect.text(),
-            "verdict": compare.verdict(cells["verdict"] if len(cells) else [], expected), "evidence": EVIDENCE[key]}
+            "verdict": compare.claim_verdict(cells, expected), "evidence": EVIDENCE[key]}
 
 
 def imp_pairs(results: pd.DataFrame, predictions: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The paired intervals Ogueji et al.'s claims rest on, IMP and dense runs only (their claims
-    are about IMP): "dense" (pruned vs dense, with buckets and sparsity in percent), "setting"
-    (multilingual vs monolingual) and "scope" (incl_embeddings vs partial)."""
+    """The cells Ogueji et al.'s claims rest on (:func:`polycompress.compare.cell_intervals`, seeds
+    averaged), IMP and dense runs only (their claims are about IMP): "dense" (pruned vs dense, with
+    buckets and sparsity in percent), "setting" (multilingual vs monolingual) and "scope"
+    (incl_embeddings vs partial)."""
     imp = results[results["method"].isin(["dense", "imp"])]
-    dense = analysis.with_buckets(compare.paired_intervals(compare.dense_pairs(imp), predictions))
+    dense = analysis.with_buckets(compare.cell_intervals(compare.dense_pairs(imp), predictions))
     dense["sparsity"] = (dense["target_sparsity"] * 100).round().astype(int)
-    return {"dense": dense, "setting": compare.paired_intervals(compare.setting_pairs(imp), predictions),
-            "scope": compare.paired_intervals(compare.scope_pairs(imp), predictions)}
+    return {"dense": dense, "setting": compare.cell_intervals(compare.setting_pairs(imp), predictions),
+            "scope": compare.cell_intervals(compare.scope_pairs(imp), predictions)}
 
 
-def collapsed_models(results: pd.DataFrame, pairs: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Each (run, language) of :func:`imp_pairs` whose regular-test F1 is below the collapse floor:
-    setting, model, language, regular F1 and how many paired comparisons it takes out."""
-    paired = pd.concat(list(pairs.values()), ignore_index=True)
-    columns = ["run_id", "language", "regular F1"]
-    sides = pd.concat([paired[["run_a", "language", "regular_a"]].set_axis(columns, axis=1),
-                       paired[["run_b", "language", "regular_b"]].set_axis(columns, axis=1)])
-    dead = sides[sides["regular F1"] < compare.COLLAPSE_F1].drop_duplicates(["run_id", "language"])
-    runs = results.drop_duplicates("run_id").set_index("run_id")
-    labels = analysis.model_label(runs.reset_index()).set_axis(runs.index)
-    dead = dead.assign(setting=dead["run_id"].map(runs["setting"]), model=dead["run_id"].map(labels),
-                       comparisons=[int((((paired["run_a"] == r) | (paired["run_b"] == r)) & (paired["language"] == lang)).sum())
-                                    for r, lang in zip(dead["run_id"], dead["language"])])
-    return dead[["setting", "model", "language", "regular F1", "comparisons"]].sort_values(
-        ["setting", "model", "language"]).reset_index(drop=True)
+def collapsed_models(results: pd.DataFrame) -> pd.DataFrame:
+    """Each IMP or dense model (run, language) whose regular-test F1 is below the collapse floor:
+    setting, model, seed, language and regular F1. A cell with such a model on either side, at
+    any seed, is collapsed and left out of the verdicts."""
+    r = results[results["method"].isin(["dense", "imp"]) & (results["test_set"] == "regular") & results["f1"].notna()]
+    dead = r[r["f1"] < compare.COLLAPSE_F1]
+    dead = dead.assign(model=analysis.model_label(dead), **{"regular F1": dead["f1"]})
+    return dead[["setting", "model", "seed", "language", "regular F1"]].sort_values(
+        ["setting", "model", "language", "seed"]).reset_index(drop=True)
 
 
 def build(results: pd.DataFrame, predictions: pd.DataFrame, paper: pd.DataFrame | None = None,
@@ -186,10 +191,10 @@ def build(results: pd.DataFrame, predictions: pd.DataFrame, paper: pd.DataFrame 
     paper_dense = paper[(paper["test_set"] != "regular") & (paper["sparsity"] == 0) & (paper["scope"] == "partial")]
     paper_pruned = paper[(paper["test_set"] != "regular") & (paper["sparsity"] > 0) & (paper["scope"] == "partial")]
     dense_runs = results[(results["method"] == "dense") & (results["test_set"] != "regular") & results["f1"].notna()]
-    levels = compare.levels(dense_runs[["run_id", "setting", "language", "test_set"]], predictions,
+    levels = compare.levels(dense_runs[["run_id", "setting", "language", "test_set", "seed"]], predictions,
                             threshold=compare.NEAR_ZERO_F1)
-    p = levels["position"].value_counts()
-    kept = levels[levels["position"] != "collapsed"]
+    p = compare.directions(levels).map(compare.POSITION_NAME).value_counts()
+    kept = levels[~levels["collapsed"]]
     rows.append({
         "key": "ogueji-3", "paper": ogueji,
         "claim": f"Dense models score near zero (F1 < {compare.NEAR_ZERO_F1}) on perturbed test sets, and encoder "
@@ -197,13 +202,14 @@ def build(results: pd.DataFrame, predictions: pd.DataFrame, paper: pd.DataFrame 
         "paper's evidence": f"dense perturbed F1 {paper_dense['f1'].min():.3f}-{paper_dense['f1'].max():.3f} in all "
                             f"{len(paper_dense)} (setting, language) cells (median {paper_dense['f1'].median():.3f}); "
                             f"encoder-pruned median {paper_pruned['f1'].median():.3f}",
-        "our evidence": (f"{len(levels)} dense (setting, language, perturbed set) cells, median F1 "
-                         f"{levels['f1'].median():.3f}: interval wholly below {compare.NEAR_ZERO_F1} in "
-                         f"{p.get('below', 0)}, wholly above in {p.get('above', 0)}, unclear in {p.get('unclear', 0)}"
+        "our evidence": (f"{len(levels)} dense (setting, language, perturbed set) cells "
+                         f"({'/'.join(map(str, sorted(levels['seeds'].unique())))} seed(s) each), median F1 "
+                         f"{levels['f1'].median():.3f}: clearly below {compare.NEAR_ZERO_F1} in "
+                         f"{p.get('below', 0)}, clearly above in {p.get('above', 0)}, unclear in {p.get('unclear', 0)}"
                          + (f", collapsed in {p['collapsed']} (left out)" if p.get("collapsed", 0) else ""))
                         if len(levels) else "no runs in this grid",
         "effect": mean_effect(kept["f1"], "dense perturbed F1").text(),
-        "verdict": compare.verdict(levels["position"].map(compare.POSITION_DIRECTION), "lower"),
+        "verdict": compare.claim_verdict(levels, "lower"),
         "evidence": EVIDENCE["ogueji-3"]})
 
     # 4. Pruning the embeddings collapses robustness (Figs. 3, 6-8)
@@ -212,17 +218,18 @@ def build(results: pd.DataFrame, predictions: pd.DataFrame, paper: pd.DataFrame 
     high = multi.loc[multi.index >= 90]
     # the paper's collapse is at high sparsity: our cells are those at our highest sparsity (>= 90%)
     top = scope_pairs[scope_pairs["target_sparsity"] >= 0.9]
-    regular = top[(top["test_set"] == "regular") & (top["verdict"] != "collapsed")]
-    regular_dead = int(((top["test_set"] == "regular") & (top["verdict"] == "collapsed")).sum())
+    regular = top[(top["test_set"] == "regular") & ~top["collapsed"]]
+    regular_dead = int(((top["test_set"] == "regular") & top["collapsed"]).sum())
+    regular_lower = compare.directions(regular) == "lower" if len(regular) else pd.Series(dtype=bool)
     rows.append(_difference_claim(
         "ogueji-4", ogueji, "Pruning the embeddings as well, at high sparsity, collapses F1 on perturbed test sets "
         "(robustness)", "multilingual median perturbed/regular ratio, partial vs incl_embeddings: "
         + ", ".join(f"{s}%: {r['partial']:.2f} vs {r['incl_embeddings']:.2f}" for s, r in high.iterrows()),
         top[top["test_set"] != "regular"], "lower", "incl_embeddings − partial F1",
         (" (incl_embeddings − partial at 90%, three perturbed sets); on the regular set "
-         + (f"{int((regular['verdict'] == 'lower').sum())} of {len(regular)} comparisons not collapsed are clearly "
+         + (f"{int(regular_lower.sum())} of {len(regular)} cells not collapsed are clearly "
             "lower as well" + (", so the loss is not specific to swapped mentions"
-                               if (regular["verdict"] == "lower").mean() > 0.5 else "")
+                               if regular_lower.mean() > 0.5 else "")
             if len(regular) else "every comparison is collapsed too")
          + (f" ({regular_dead} collapsed)" if regular_dead and len(regular) else ""))
         if len(top) else ""))
@@ -284,14 +291,14 @@ def build(results: pd.DataFrame, predictions: pd.DataFrame, paper: pd.DataFrame 
     # Li et al. 2022: gradient importance beats L0; one shared subnetwork beats one per language
     li = "Li et al."
     grad_l0 = compare.method_pairs(results, "l0", "grad")
-    grad_l0 = compare.paired_intervals(grad_l0[grad_l0["test_set"] == "regular"], predictions) if len(grad_l0) else grad_l0
+    grad_l0 = compare.cell_intervals(grad_l0[grad_l0["test_set"] == "regular"], predictions) if len(grad_l0) else grad_l0
     rows.append(_difference_claim(
         "li-1", li, "Gradient-importance pruning keeps more F1 than L0 pruning at the same sparsity",
         "XLM-R, WikiANN NER, their Table 1: Grad 57.4 vs L0 53.4 (non-shared) and 52.0 (shared, at 20% "
         "sparsity only) zero-shot; 88.0 vs 86.8 / 85.1 translate-train-all", grad_l0, "higher", "grad − l0 F1",
         "" if len(grad_l0) else " (the extended preset has these runs)"))
     sub = compare.subnetwork_pairs(results)
-    sub = compare.paired_intervals(sub[sub["test_set"] == "regular"], predictions) if len(sub) else sub
+    sub = compare.cell_intervals(sub[sub["test_set"] == "regular"], predictions) if len(sub) else sub
     rows.append(_difference_claim(
         "li-2", li, "One subnetwork shared by all languages scores higher than one subnetwork per language "
         "(gradient pruning)", "XLM-R, WikiANN NER at 50%, their Table 1: Grad shared 57.4 vs non-shared 53.9 "
