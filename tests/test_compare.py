@@ -258,3 +258,44 @@ def test_the_verdict_rule_finds_a_real_effect():
     verdicts = [compare.claim_verdict(_simulated_study(rng, 20, 0.15, (0.0, 0.03)), "higher") for _ in range(20)]
     assert np.mean([v in ("holds", "holds in part") for v in verdicts]) >= 0.9
     assert "does not hold" not in verdicts and "mixed" not in verdicts
+
+
+def test_robustness_as_a_ratio_does_not_punish_a_model_that_is_worse_everywhere():
+    """The paper's robustness is perturbed over regular F1. A pruned model that misses the same
+    share of mentions on both sets is lower on the perturbed set in absolute F1, but exactly as
+    robust; one that fails only on the perturbed set is less robust."""
+    n = 40
+    gold = (GOLD * n)[:n]
+    rows, preds = [], []
+
+    def add(run_id, method, seed, regular, perturbed):
+        for test_set, pred in (("regular", regular), ("in_language", perturbed)):
+            rows.append({"run_id": run_id, "setting": "monolingual", "train_languages": "yo", "language": "yo",
+                         "method": method, "scope": "none" if method == "dense" else "partial",
+                         "target_sparsity": 0.0 if method == "dense" else 0.5, "seed": seed, "test_set": test_set,
+                         "f1": f1_score(gold, pred)})
+            preds.extend({"run_id": run_id, "language": "yo", "test_set": test_set, "sentence": k, "gold": g, "pred": q}
+                         for k, (g, q) in enumerate(zip(gold, pred)))
+
+    half = [[("O" if k % 2 else t) for t in g] for k, g in enumerate(gold)]
+    for s in range(3):
+        add(f"d{s}", "dense", s, gold, gold)
+        add(f"p{s}", "imp", s, half, half)
+    pairs = compare.dense_pairs(pd.DataFrame(rows))
+    pert = pairs[pairs["test_set"] == "in_language"]
+    absolute = compare.cell_intervals(pert, pd.DataFrame(preds), n_resamples=300).iloc[0]
+    ratio = compare.cell_intervals(pert, pd.DataFrame(preds), n_resamples=300, ratio=True).iloc[0]
+    assert absolute["verdict"] == "lower"
+    assert ratio["f1_a"] == pytest.approx(1.0) and ratio["f1_b"] == pytest.approx(1.0)
+    assert ratio["difference"] == pytest.approx(0.0) and ratio["verdict"] == "no clear difference"
+    with pytest.raises(ValueError, match="regular set"):
+        compare.cell_intervals(pairs, pd.DataFrame(preds), ratio=True)
+    rows.clear()
+    preds.clear()
+    for s in range(3):  # now the pruned model fails only on swapped mentions
+        add(f"d{s}", "dense", s, gold, gold)
+        add(f"p{s}", "imp", s, gold, half)
+    pairs = compare.dense_pairs(pd.DataFrame(rows))
+    fragile = compare.cell_intervals(pairs[pairs["test_set"] == "in_language"], pd.DataFrame(preds), n_resamples=300,
+                                     ratio=True).iloc[0]
+    assert fragile["f1_b"] < 0.9 and fragile["verdict"] == "lower"

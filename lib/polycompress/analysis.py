@@ -219,6 +219,29 @@ def gains_at(long: pd.DataFrame, sparsity: int, setting: str = "multilingual", t
     return rows.assign(gains=rows["f1"] > rows["dense_f1"]).sort_values("relative_change", ascending=False)
 
 
+def retention(results: pd.DataFrame, floor: float | None = None) -> pd.DataFrame:
+    """Regular-test F1 each pruned model keeps of its dense twin's, per setting, model and language:
+    seeds, mean dense and pruned F1 over seeds, ``kept`` = their ratio, the lowest per-seed ratio
+    ``kept_worst_seed``, and ``meets`` = ``kept`` >= ``floor`` (default
+    :data:`polycompress.compare.QUALITY_FLOOR`)."""
+    if floor is None:
+        from .compare import QUALITY_FLOOR
+
+        floor = QUALITY_FLOOR
+    r = results[(results["test_set"] == "regular") & results["f1"].notna()]
+    keys = ["setting", "train_languages", "language", "seed"]
+    dense = r[r["method"] == "dense"][keys + ["f1"]].rename(columns={"f1": "dense_f1"})
+    pruned = r[r["method"] != "dense"].assign(model=lambda d: model_label(d))
+    both = pruned.merge(dense, on=keys, how="inner", validate="many_to_one")
+    both["ratio"] = both["f1"] / both["dense_f1"]
+    out = both.groupby(["setting", "model", "language"]).agg(
+        seeds=("seed", "nunique"), dense_f1=("dense_f1", "mean"), pruned_f1=("f1", "mean"),
+        kept_worst_seed=("ratio", "min")).reset_index()
+    out["kept"] = out["pruned_f1"] / out["dense_f1"]
+    out["meets"] = out["kept"] >= floor
+    return out
+
+
 def multilingual_gain(long: pd.DataFrame, sparsity: int = 0, test_set: str = "regular", scope: str = "partial") -> pd.DataFrame:
     """Per language trained both ways: multilingual minus monolingual F1 at one sparsity."""
     sel = long[(long["sparsity"] == sparsity) & (long["test_set"] == test_set) & (long["scope"] == scope)]

@@ -44,6 +44,10 @@ VERDICTS = ("holds", "holds in part", "cannot tell", "mixed", "does not hold")
 #: 0). A pair with such a model on either side is "collapsed": drawn in its own colour, and left
 #: out of every verdict count and robustness ratio, with the number left out stated.
 COLLAPSE_F1 = 0.2
+#: the default study's quality floor (issue 13): a pruned model keeps at least this share of its
+#: dense twin's regular-test F1 (the paper keeps 97% at 90% multilingual, 81% monolingual); a
+#: sparsity whose models fall below it leaves the default grid (it stays in "extended")
+QUALITY_FLOOR = 0.8
 #: "near zero" in the paper's robustness headline (Sec. 4.3): above every one of its dense
 #: models' perturbed F1 (Tables 4 and 8, 50 cells, at most 0.039), far below its pruned ones
 NEAR_ZERO_F1 = 0.1
@@ -264,22 +268,42 @@ def _cell_groups(frame: pd.DataFrame, drop: set[str]):
 
 
 def difference_over_seeds(a: np.ndarray, b: np.ndarray, n_resamples: int = N_RESAMPLES,
-                          rng: np.random.Generator | None = None) -> tuple[np.ndarray, dict]:
+                          rng: np.random.Generator | None = None, regular_a: np.ndarray | None = None,
+                          regular_b: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """``a``, ``b`` (seeds, sentences, 3): per-sentence counts of the two models of each seed on
-    the same sentences. Returns the F1s (seeds, 2) and :func:`_two_level`'s estimate of the mean
-    difference ``F1(b) - F1(a)`` over seeds."""
+    the same sentences. Returns the statistics (seeds, 2) and :func:`_two_level`'s estimate of
+    the mean over seeds of ``stat(b) - stat(a)``, where stat is F1, or, given each model's counts
+    on the regular test set (``regular_a``, ``regular_b``, same shapes, sentence i of the perturbed
+    set made from regular sentence i), the robustness ratio F1(perturbed) / F1(regular) with both
+    sets resampled by the same sentence draw."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"expected two (seeds, n, 3) count arrays, got {a.shape} and {b.shape}")
+    ratio = regular_a is not None
+    if ratio and (np.shape(regular_a) != a.shape or np.shape(regular_b) != a.shape):
+        raise ValueError(f"regular counts must match the perturbed ones, {a.shape}: got "
+                         f"{np.shape(regular_a)} and {np.shape(regular_b)}")
     rng = rng or np.random.default_rng(0)
     weights = _sentence_weights(a.shape[1], n_resamples, rng)
-    f1 = np.array([[float(micro_f1(*x.T)) for x in (a[s], b[s])] for s in range(len(a))])
-    boot = np.stack([_f1_of(weights, b[s]) - _f1_of(weights, a[s]) for s in range(len(a))], axis=1)
-    return f1, _two_level(boot, f1[:, 1] - f1[:, 0], a.shape[1])
+
+    def stat(x: np.ndarray, reg: np.ndarray | None, w: np.ndarray | None) -> np.ndarray:
+        f1 = _f1_of(w, x) if w is not None else micro_f1(*x.T)
+        if reg is None:
+            return f1
+        base = _f1_of(w, reg) if w is not None else micro_f1(*reg.T)
+        return np.divide(f1, base, out=np.full(np.shape(f1), np.nan), where=base > 0)
+
+    seeds = range(len(a))
+    ra = [None] * len(a) if not ratio else np.asarray(regular_a, dtype=float)
+    rb = [None] * len(a) if not ratio else np.asarray(regular_b, dtype=float)
+    values = np.array([[float(stat(a[s], ra[s], None)), float(stat(b[s], rb[s], None))] for s in seeds])
+    boot = np.stack([stat(b[s], rb[s], weights) - stat(a[s], ra[s], weights) for s in seeds], axis=1)
+    boot = boot[np.isfinite(boot).all(axis=1)]  # a resample with no regular mention found has no ratio
+    return values, _two_level(boot, values[:, 1] - values[:, 0], a.shape[1])
 
 
 def cell_intervals(pairs: pd.DataFrame, predictions: pd.DataFrame, n_resamples: int = N_RESAMPLES, seed: int = 0,
-                   collapse_f1: float = COLLAPSE_F1) -> pd.DataFrame:
+                   collapse_f1: float = COLLAPSE_F1, ratio: bool = False) -> pd.DataFrame:
     """One row per cell: ``pairs`` grouped over ``seed`` (every other column but the run ids is a
     key), with the mean over seeds of ``F1(b) - F1(a)`` and its interval (see :func:`_two_level`),
     ``p``, ``seeds``, the per-seed differences, ``seeds_agree``, the mean regular-test F1 of each
@@ -287,7 +311,14 @@ def cell_intervals(pairs: pd.DataFrame, predictions: pd.DataFrame, n_resamples: 
     (``collapsed_seeds`` counts them). ``verdict`` is the cell's own direction at 95%, uncorrected
     (what a chart colours by): "collapsed", "seeds disagree", "higher", "lower" or "no clear
     difference"; the scorecard's claims use :func:`claim_verdict` instead.
+
+    ``ratio``: compare robustness as the paper defines it (Sec. 4.3), F1 on a perturbed set over
+    F1 on the regular set, each model's own, resampled together (``f1_a``/``f1_b`` then hold the
+    ratios); only pairs on perturbed sets are allowed.
     """
+    if ratio and (pairs["test_set"] == "regular").any():
+        raise ValueError("a robustness ratio compares a perturbed test set with the regular one: "
+                         "pairs on the regular set have none")
     counts = counts_by_run(predictions[predictions["run_id"].isin(set(pairs["run_a"]) | set(pairs["run_b"]))])
     rng = np.random.default_rng(seed)
     keys, groups = _cell_groups(pairs, {"run_a", "run_b", "seed"})
@@ -307,8 +338,16 @@ def cell_intervals(pairs: pd.DataFrame, predictions: pd.DataFrame, n_resamples: 
             sides.append(got)
             regular.append([_regular_f1(counts, run, first["language"]) for run in (pair.run_a, pair.run_b)])
         n = len(sides[0][0][1])
+        base = {}
+        if ratio:
+            reg = [[counts[(run, first["language"], "regular")] for run in (pair.run_a, pair.run_b)]
+                   for pair in group.itertuples(index=False)]
+            if any(len(r[0][1]) != n or len(r[1][1]) != n for r in reg):
+                raise ValueError(f"{first['language']}/{first['test_set']}: the perturbed set does not have one "
+                                 f"sentence per regular sentence, so the two cannot be resampled together")
+            base = {"regular_a": np.stack([r[0][0] for r in reg]), "regular_b": np.stack([r[1][0] for r in reg])}
         f1, est = difference_over_seeds(np.stack([a[0] for a, _ in sides]), np.stack([b[0] for _, b in sides]),
-                                        n_resamples, rng)
+                                        n_resamples, rng, **base)
         regular = np.array(regular)
         collapsed_seeds = int((regular.min(axis=1) < collapse_f1).sum())
         if collapsed_seeds:
