@@ -213,7 +213,10 @@ def finished_runs(out: Path) -> tuple[list[Path], list[Path]]:
     """
     current, stale = [], []
     for done in sorted(Path(out).glob("runs/*/done.json")):
-        params = json.loads((done.parent / "params.json").read_text())
+        try:
+            params = json.loads((done.parent / "params.json").read_text())
+        except FileNotFoundError:  # moved or removed since the listing (by hand, or a replaced attempt)
+            continue
         valid = (params.get("engine_version") == ENGINE_VERSION
                  and params.get("method_version") == METHOD_VERSIONS.get(params.get("method")))
         (current if valid else stale).append(done.parent)

@@ -170,17 +170,21 @@ def build(results: pd.DataFrame, predictions: pd.DataFrame, paper: pd.DataFrame 
         f"{(wide['multilingual'] - wide['monolingual']).mean():+.3f}",
         setting_pairs[setting_pairs["test_set"] == "regular"], "higher", "multilingual − monolingual F1"))
 
-    # 2a. Flip-flop: moderate sparsity helps the lowest-resource languages
-    g = analysis.with_buckets(analysis.gains_at(paper, 50))
+    # 2a. Flip-flop: moderate sparsity helps the lowest-resource languages. The paper's evidence
+    # and ours in one scope (partial: the paper's Fig. 2) and at the same moderate sparsities
+    moderate = (50, 70)
+    g = analysis.with_buckets(pd.concat([analysis.gains_at(paper, sp) for sp in moderate], ignore_index=True))
     low, rest = g[g["paper_train_size"] <= 100], g[g["paper_train_size"] > 100]
     regular_multi = dense_pairs[(dense_pairs["setting"] == "multilingual") & (dense_pairs["test_set"] == "regular")
                                 & (dense_pairs["paper_train_size"] <= 100)]
-    cells = regular_multi[regular_multi["sparsity"] == 50]
+    cells = regular_multi[regular_multi["sparsity"].isin(moderate) & (regular_multi["scope"] == "partial")]
     rows.append(_difference_claim(
-        "ogueji-2a", ogueji, "Moderate sparsity (50%) raises F1 of the lowest-resource languages, multilingual model "
-        "(flip-flop)", f"partial scope: {int(low['gains'].sum())} of {len(low)} languages of the 100-sentence bucket "
-        f"gain, and {int(rest['gains'].sum())} of {len(rest)} of the others", cells, "higher", "pruned − dense F1",
-        f" ({', '.join(sorted(cells['language'].unique()))}; both scopes)" if len(cells) else ""))
+        "ogueji-2a", ogueji, "Moderate sparsity (50-70%) raises F1 of the lowest-resource languages, multilingual "
+        "model (flip-flop)", f"partial scope, 50% and 70%: {int(low['gains'].sum())} of {len(low)} (language, "
+        f"sparsity) cells of the 100-sentence bucket gain, and {int(rest['gains'].sum())} of {len(rest)} of the others",
+        cells, "higher", "pruned − dense F1",
+        f" ({', '.join(sorted(cells['language'].unique()))}; partial scope, "
+        f"{', '.join(f'{v}%' for v in sorted(cells['sparsity'].unique()))})" if len(cells) else ""))
 
     # 2b. ... and high sparsity lowers it
     rel = analysis.with_buckets(analysis.relative_to_dense(paper))
