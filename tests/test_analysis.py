@@ -88,3 +88,18 @@ def test_languages_beyond_the_table_keep_their_facts_and_unknown_is_a_group():
     assert out.loc["tsn", "family"] == "Atlantic-Congo" and out.loc["tsn", "bucket"] == "not in paper"
     assert out.loc["mwl", "script"] == "unknown"  # CLDR knows none: a value, not NaN
     assert out.groupby("script")["f1"].size().to_dict() == {"Latn": 2, "unknown": 1}  # nothing dropped
+
+
+def test_component_split_weighs_heads_and_units_by_their_parameters():
+    from transformers import BertConfig
+
+    from polycompress import analysis
+
+    config = BertConfig(hidden_size=8, num_attention_heads=2, num_hidden_layers=2, intermediate_size=4)
+    heads = pd.DataFrame([{"run_id": "r", "subnetwork": "all", "layer": l, "head": h, "kept": not (l == 0 and h == 0)}
+                          for l in range(2) for h in range(2)])
+    units = pd.DataFrame([{"run_id": "r", "subnetwork": "all", "layer": l, "kept_share": 0.5} for l in range(2)])
+    out = analysis.component_split(heads, units, config=config).iloc[0]
+    head_cost, unit_cost = 4 * 8 * 4 + 3 * 4, 2 * 8 + 1  # one head, and 4 of 8 units removed
+    assert out["heads_removed"] == 0.25 and out["units_removed"] == 0.5
+    assert out["head_share_of_removed"] == pytest.approx(head_cost / (head_cost + 4 * unit_cost))

@@ -225,3 +225,23 @@ def test_a_language_gets_no_gradient_through_heads_its_subnetwork_dropped(tiny_b
     dropped = ~pruner.structures["xx"].units[0]
     grad = model.bert.encoder.layer[0].intermediate.dense.weight.grad  # (units, d)
     assert dropped.any() and (grad[dropped] == 0).all() and (grad[~dropped] != 0).any()
+
+
+def test_one_threshold_over_heads_and_units_decides_the_split(tiny_bert):
+    """Li et al.'s rule: one ranking of heads and FFN units together. With every head scoring above
+    every unit, 30% of the encoder comes from units alone; the equal-share variant takes heads too.
+    Every removed component scores at most every kept one that could have been removed."""
+    layers, n_heads = 2, 2
+    n_units = encoder_layers(tiny_bert)[0].intermediate.dense.out_features
+    heads = torch.ones(layers, n_heads)
+    units = torch.linspace(0.01, 0.5, layers * n_units).reshape(layers, n_units)
+    structure = select(tiny_bert, heads, units, 0.3)
+    assert structure.heads.all() and not structure.units.all()
+    head, unit, total = costs(tiny_bert)
+    assert abs(pruned_share(tiny_bert, structure) - 0.3) <= head / total
+    removable = structure.units & (structure.units.sum(1, keepdim=True) > 1)
+    assert units[~structure.units].max() <= units[removable].min()
+    equal = select(tiny_bert, heads, units, 0.3, allocation="equal")
+    assert not equal.heads.all()
+    with pytest.raises(ValueError, match="allocation"):
+        select(tiny_bert, heads, units, 0.3, allocation="per_layer")

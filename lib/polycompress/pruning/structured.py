@@ -8,9 +8,13 @@ per layer by their L2 norm (Michel et al.) and then ranked across layers.
 Sparsity is a share of the encoder's (non-embedding) parameters: a head costs its Q, K, V rows
 and biases and its columns of the attention output matrix (``4 d h + 3 h`` for width ``d``, head
 size ``h``), an FFN unit its row and bias in the first matrix and its column in the second
-(``2 d + 1``) -- Li et al., Appendix B. To reach a target ``s`` the same fraction ``f`` of all
-heads and of all FFN units is removed, ``f`` chosen so that the removed parameters are ``s`` of
-the encoder's; every layer keeps at least one head and one unit so that it stays a layer.
+(``2 d + 1``) -- Li et al., Appendix B. To reach a target ``s`` one threshold is set over all
+heads and FFN units together (Li et al., Sec. 4.1): components are removed from the lowest
+score up, each counting its parameter cost, until the removed parameters are ``s`` of the
+encoder's; every layer keeps at least one head and one unit so that it stays a layer. How the
+sparsity splits between heads and units is therefore an outcome, not a choice (Li et al., Fig. 3,
+report that gradient pruning keeps nearly all heads); :func:`select` with ``allocation="equal"``
+keeps the earlier variant that removes the same fraction of each, for comparison only.
 
 Pruning follows the same gradual schedule as IMP: at each update step importance is measured
 again on the current (already pruned) model and the pruned share raised to the schedule's
@@ -155,26 +159,62 @@ def _prune_lowest(scores: torch.Tensor, keep: torch.Tensor, n_prune: int) -> tor
     return keep
 
 
-def select(model: nn.Module, heads: torch.Tensor, units: torch.Tensor, sparsity: float,
-           current: Structure | None = None) -> Structure:
-    """The structure at ``sparsity`` (share of encoder parameters): prune the lowest-importance
-    heads and units, the same fraction of each, on top of ``current`` (pruned stays pruned).
+#: how :func:`select` splits a target between heads and FFN units
+ALLOCATIONS = ("global", "equal")
 
-    Where the one-head-per-layer floor stops the heads short of that fraction, FFN units make
-    up the difference; a target that heads and units cannot reach raises ``ValueError``.
+
+def select(model: nn.Module, heads: torch.Tensor, units: torch.Tensor, sparsity: float,
+           current: Structure | None = None, allocation: str = "global") -> Structure:
+    """The structure at ``sparsity`` (share of encoder parameters) on top of ``current`` (pruned
+    stays pruned).
+
+    ``allocation`` "global" (the default, Li et al. Sec. 4.1): one threshold over heads and FFN
+    units together; the lowest-scoring kept components are removed, heads and units in one order,
+    until their parameter cost reaches the target (the last one may overshoot by less than one
+    head's cost). "equal": the same fraction of heads and of units, FFN units making up what the
+    one-head-per-layer floor stops the heads short of. A target that heads and units cannot
+    reach raises ``ValueError``.
     """
+    if allocation not in ALLOCATIONS:
+        raise ValueError(f"allocation must be one of {ALLOCATIONS}, not {allocation!r}")
     head, unit, total = costs(model)
     current = current or Structure.full(model)
-    n_heads, n_units = current.heads.numel(), current.units.numel()
-    fraction = sparsity * total / (n_heads * head + n_units * unit)
-    kept_heads = _prune_lowest(heads, current.heads, round(min(fraction, 1.0) * n_heads))
-    wanted = sparsity * total - int((~kept_heads).sum()) * head  # parameters left for the units
-    kept_units = _prune_lowest(units, current.units, max(0, round(wanted / unit)))
-    out = Structure(kept_heads, kept_units)
+    if allocation == "global":
+        out = _select_global(heads, units, current, head, unit, sparsity * total)
+    else:
+        n_heads, n_units = current.heads.numel(), current.units.numel()
+        fraction = sparsity * total / (n_heads * head + n_units * unit)
+        kept_heads = _prune_lowest(heads, current.heads, round(min(fraction, 1.0) * n_heads))
+        wanted = sparsity * total - int((~kept_heads).sum()) * head  # parameters left for the units
+        kept_units = _prune_lowest(units, current.units, max(0, round(wanted / unit)))
+        out = Structure(kept_heads, kept_units)
     if pruned_share(model, out) < sparsity - (head + unit) / total:
         raise ValueError(f"sparsity {sparsity} exceeds what heads and FFN units can give while every layer "
                          f"keeps one of each (reached {pruned_share(model, out):.3f})")
     return out
+
+
+def _select_global(heads: torch.Tensor, units: torch.Tensor, current: Structure, head_cost: int, unit_cost: int,
+                   target_params: float) -> Structure:
+    """Remove kept heads and units from the lowest score up (ties: heads first, then by position)
+    until ``target_params`` parameters are removed, never a layer's last head or unit."""
+    keep_h, keep_u = current.heads.clone(), current.units.clone()
+    removed = int((~keep_h).sum()) * head_cost + int((~keep_u).sum()) * unit_cost
+    if removed >= target_params:
+        return Structure(keep_h, keep_u)
+    scores = torch.cat([heads.flatten(), units.flatten()]).double()
+    kept = torch.cat([keep_h.flatten(), keep_u.flatten()])
+    order = torch.argsort(scores.masked_fill(~kept, float("inf")), stable=True)
+    n_h = heads.numel()
+    for flat in order.tolist():
+        if removed >= target_params or not bool(kept[flat]):
+            break
+        keep, index, cost = (keep_h, flat, head_cost) if flat < n_h else (keep_u, flat - n_h, unit_cost)
+        layer, item = divmod(index, keep.shape[1])
+        if int(keep[layer].sum()) > 1:
+            keep[layer, item] = False
+            removed += cost
+    return Structure(keep_h, keep_u)
 
 
 def structure_masks(model: nn.Module, structure: Structure) -> dict[str, tuple[nn.Parameter, torch.Tensor]]:
