@@ -2,6 +2,7 @@
 attempts write apart and are published whole; a finished run is never replaced."""
 
 import json
+import os
 from pathlib import Path
 
 from polycompress import runner
@@ -168,6 +169,7 @@ def test_jobs_run_side_by_side_each_once_with_a_share_of_the_cores(monkeypatch, 
     inner = fake_notebook([])
 
     def execute(config, directory, notebook=None, stream=True, execution=None):
+        os.chdir(directory)  # what papermill's cwd= did to the whole process: the runner must not care
         with lock:
             running[0] += 1
             overlap[0] = max(overlap[0], running[0])
@@ -179,11 +181,14 @@ def test_jobs_run_side_by_side_each_once_with_a_share_of_the_cores(monkeypatch, 
 
     monkeypatch.setattr(runner, "execute", execute)
     monkeypatch.setattr(runner.os, "cpu_count", lambda: 4)
+    monkeypatch.chdir(tmp_path)
     configs = [RunConfig(languages=("sw",), setting="monolingual", seed=s) for s in range(4)]
-    summary = runner.run_grid(configs, tmp_path, progress=False, stream=False, jobs=2)
+    summary = runner.run_grid(configs, Path("out"), progress=False, stream=False, jobs=2)  # a relative folder
     assert (summary.ran, summary.skipped, summary.failed) == (4, 0, [])
     assert overlap[0] == 2
     assert sorted(r for r, _ in seen) == sorted(c.run_id for c in configs)
     assert {t for _, t in seen} == {2}
-    again = runner.run_grid(configs, tmp_path, progress=False, stream=False, jobs=2)
+    assert sorted(p.name for p in (tmp_path / "out" / "runs").iterdir()) == sorted(c.run_id for c in configs)
+    os.chdir(tmp_path)
+    again = runner.run_grid(configs, Path("out"), progress=False, stream=False, jobs=2)
     assert (again.ran, again.skipped) == (0, 4) and len(seen) == 4

@@ -113,7 +113,11 @@ def execute(config: RunConfig, directory: Path, notebook: Path = NOTEBOOK, strea
     params["threads"] = execution.threads or 0
     papermill.execute_notebook(
         str(source), str(directory / "notebook.ipynb"), parameters=params, kernel_name="python3",
-        progress_bar=False, cwd=str(directory), execution_timeout=execution.cell_timeout,
+        # the kernel starts in the run's folder (nbclient's resources path), but the driver does
+        # not chdir there: papermill's cwd= changes the working directory of the whole process,
+        # which runs side by side (run_grid jobs) would see (it sent a run's folder into another's)
+        progress_bar=False, cwd=None, resources={"metadata": {"path": str(directory)}},
+        execution_timeout=execution.cell_timeout,
         # the run's own progress bars (stderr) reach the terminal
         stderr_file=sys.stderr if execution.stream else None,
     )
@@ -129,7 +133,7 @@ def execute_run(config: RunConfig, out: Path | str, execution: Execution = Execu
     with ``error.json``), the folder replaces whatever unfinished folder ``runs/<run_id>`` held.
     A finished run is never replaced: if another attempt finished first, this one is dropped.
     """
-    out = Path(out)
+    out = Path(out).resolve()  # never relative: nothing may depend on the working directory
     if is_done(out, config):
         return RunOutcome(config.run_id, "skipped")
     attempt = {"run_id": config.run_id, "host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
@@ -262,7 +266,7 @@ def run_grid(configs: list[RunConfig], out: Path | str, progress: bool = True, s
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
-    out = Path(out)
+    out = Path(out).resolve()
     execution = execution or Execution(stream=stream)
     if jobs > 1 and execution.threads is None:
         execution = replace(execution, threads=max(1, (os.cpu_count() or 1) // jobs))
