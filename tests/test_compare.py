@@ -245,7 +245,7 @@ def _simulated_study(rng, cells: int, effect: float, sd_range: tuple[float, floa
 def test_the_verdict_rule_rarely_calls_a_claim_when_both_systems_are_equal(sd_range):
     """False-positive rate of :func:`compare.claim_verdict` on simulated null studies (no cell has
     an effect; 20 cells of 3 seeds, 200 sentences, training noise as given): a verdict other than
-    "cannot tell" in at most 5% of 150 studies. (Measured with this seed: 0-1% in each case.)"""
+    "cannot tell" in at most 5% of 150 studies. (Measured with this seed: 0, 2 and 0 false verdicts of 150, at most 1.3%.)"""
     rng = np.random.default_rng(7)
     verdicts = [compare.claim_verdict(_simulated_study(rng, 20, 0.0, sd_range), "higher") for _ in range(150)]
     assert np.mean([v != "cannot tell" for v in verdicts]) <= 0.05
