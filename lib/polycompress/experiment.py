@@ -182,9 +182,12 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
         folder, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
     ).to(device)  # before the pruner: its masks and gates are made where the weights are
 
-    tokens = [t for code in config.languages for t in train_sets[code]["tokens"]]
-    tags = [t for code in config.languages for t in train_sets[code]["ner_tags"]]
-    groups = [k for k, code in enumerate(config.languages) for _ in range(len(train_sets[code]))]
+    # equal exposure (language_epochs): a language with more epochs than the union appears that
+    # many times in each of its epochs, so each sentence is seen as often as when trained alone
+    reps = [config.repeats(code) for code in config.languages]
+    tokens = [t for code, r in zip(config.languages, reps) for _ in range(r) for t in train_sets[code]["tokens"]]
+    tags = [t for code, r in zip(config.languages, reps) for _ in range(r) for t in train_sets[code]["ner_tags"]]
+    groups = [k for k, (code, r) in enumerate(zip(config.languages, reps)) for _ in range(r * len(train_sets[code]))]
     data = encode(tokenizer, tokens, tags, config.max_length)
     steps = total_steps(len(data), config.batch_size, config.epochs)
     if config.schedule == "paper":
@@ -237,7 +240,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
                 "subnetworks": config.subnetworks, "target_sparsity": config.sparsity,
                 "achieved_sparsity": pruner.achieved(code) if non_shared else report.achieved, "seed": config.seed,
                 "test_set": test_name, "sparsity_share_of_all": report.share_of_all,
-                "train_size": len(train_sets[code]), "epochs": config.epochs, "device": device,
+                "train_size": len(train_sets[code]), "epochs": config.epochs * config.repeats(code), "device": device,
             }
             test = test_sets[code].get(test_name)
             if test is None:  # no donors for this scope: an explicit row, no score
