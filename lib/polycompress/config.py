@@ -92,6 +92,9 @@ class RunConfig:
     # (each of its sentences is repeated that many times per epoch of the union); others train
     # for ``epochs``. Empty: every language for ``epochs`` (the union as one corpus)
     language_epochs: dict[str, float] = field(default_factory=dict, hash=False)
+    # also score an in-language perturbed set whose replacements the model never saw in training
+    # (polycompress.perturb.UNSEEN), to test whether dense models rely on memorised mentions
+    unseen_mentions: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "languages", tuple(self.languages))
@@ -194,6 +197,8 @@ class RunConfig:
             del d["subnetworks"]
         if not self.language_epochs:  # added after runs existed: absent from their hashes
             del d["language_epochs"]
+        if not self.unseen_mentions:  # likewise
+            del d["unseen_mentions"]
         if self.corpora:  # options and the files' fingerprint; the folder's path is not the run
             d["corpora"] = {name: byo.registered(name).identity() for name in self.corpora}
         else:

@@ -30,7 +30,7 @@ from .artifacts import write_csv, write_json, write_parquet
 from .config import RunConfig
 from .corpora import corpus_words, load_language, source_fingerprint, subsample, subsample_indices
 from .evaluation import entity_overlap, score, surface_forms
-from .perturb import SCOPES, donor_words, perturbed_test_sets
+from .perturb import SCOPES, UNSEEN, donor_words, perturbed_test_sets
 from .pruning import METHODS, SparsityReport, derived_schedule, paper_schedule
 from .pruning.subnetworks import LanguageGradientPruner
 from .pruning.rows import language_rows, mention_words
@@ -56,6 +56,12 @@ RESULT_COLUMNS = [
     "sparsity_share_of_all", "train_size", "epochs", "words_unscored", "test_set_note", "device",
 ]
 TEST_SETS = ("regular", *SCOPES)
+
+
+def test_set_names(config: RunConfig) -> tuple[str, ...]:
+    """The test sets a run scores: :data:`TEST_SETS`, and :data:`~polycompress.perturb.UNSEEN`
+    when ``config.unseen_mentions``."""
+    return (*TEST_SETS, UNSEEN) if config.unseen_mentions else TEST_SETS
 PREDICTION_COLUMNS = ["run_id", "language", "test_set", "sentence", "gold", "pred"]
 
 
@@ -124,7 +130,11 @@ def load_data(config: RunConfig) -> tuple[dict, dict, dict, dict]:
         sets = {"regular": te.select(keep) if keep is not None else te}
         notes[code] = {}
         # only the kept sentences are perturbed: the same as cutting the whole perturbed split
-        for scope, p in perturbed_test_sets(code, config.perturbation_seed, te, rows=keep).items():
+        scopes = (*SCOPES, UNSEEN) if config.unseen_mentions else SCOPES
+        names = tr.features["ner_tags"].feature.names
+        seen = set(surface_forms(tr["tokens"], [[names[i] for i in t] for t in tr["ner_tags"]]))
+        for scope, p in perturbed_test_sets(code, config.perturbation_seed, te, rows=keep, scopes=scopes,
+                                            seen=seen).items():
             if p.available:
                 sets[scope] = p.dataset
             else:
@@ -232,7 +242,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
         if non_shared:
             pruner.use(code)  # each language is evaluated with its own subnetwork
         train_forms = surface_forms(train_sets[code]["tokens"], [[names[i] for i in t] for t in train_sets[code]["ner_tags"]])
-        for test_name in TEST_SETS:
+        for test_name in test_set_names(config):
             common = {
                 "run_id": config.run_id, "setting": config.setting, "train_languages": ",".join(config.languages),
                 "language": code, "model": config.model, "method": config.method,
