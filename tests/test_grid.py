@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from polycompress import languages
@@ -67,3 +69,42 @@ def test_extended_preset_adds_structured_runs_on_the_encoder_scope_only():
     assert len(extra) == 6 * 3 * (2 * 3 + 2 * 2) + 3 * 3
     own = [c for c in extra if c.subnetworks == "non_shared"]
     assert {(c.method, c.setting) for c in own} == {("grad", "multilingual")} and len(own) == 9
+
+
+def test_equal_exposure_gives_each_language_of_the_union_its_own_epochs(tmp_path):
+    """exposure: equal -- in the multilingual run a 100-sentence language is repeated so that each
+    of its sentences is seen as often as in its monolingual run (20 epochs), the others 2."""
+    from polycompress import plan
+    from polycompress.analysis import train_sentences
+
+    path = tmp_path / "g.yaml"
+    path.write_text("languages: [yo, sw]\nmonolingual: [yo, sw]\nmethods: []\nscopes: [partial]\nsparsities: []\n"
+                    "seeds: [0]\nepochs: {100: 20, default: 2}\ntrain_size: 1000\nexposure: equal\n")
+    runs = {(r.setting, r.languages): r for r in load_grid(str(path)).runs()}
+    multi = runs[("multilingual", ("yo", "sw"))]
+    assert multi.epochs == 2.0 and multi.language_epochs == {"yo": 20.0}
+    assert (multi.repeats("yo"), multi.repeats("sw")) == (10, 1)
+    assert train_sentences(multi) == 100 * 10 + 1000
+    # presentations per sentence equal the monolingual runs'
+    assert multi.epochs * multi.repeats("yo") == runs[("monolingual", ("yo",))].epochs
+    assert multi.epochs * multi.repeats("sw") == runs[("monolingual", ("sw",))].epochs
+    assert plan.plan_runs([multi])[0].steps == math.ceil(2000 / 32) * 2
+    # the union setting (the default) keeps the run ids of runs made before the key existed
+    path.write_text(path.read_text().replace("exposure: equal", "exposure: union"))
+    union = [r for r in load_grid(str(path)).runs() if r.setting == "multilingual"][0]
+    assert union.language_epochs == {} and "language_epochs" not in union.canonical()
+    assert union.run_id != multi.run_id
+    path.write_text(path.read_text().replace("exposure: union", "exposure: some"))
+    with pytest.raises(ConfigError, match="exposure must be one of"):
+        load_grid(str(path)).runs()
+
+
+def test_language_epochs_are_checked():
+    from polycompress.config import RunConfig
+
+    with pytest.raises(ConfigError, match="whole multiple"):
+        RunConfig(setting="multilingual", languages=("yo", "sw"), epochs=2.0, language_epochs={"yo": 3.0})
+    with pytest.raises(ConfigError, match="not training languages"):
+        RunConfig(setting="multilingual", languages=("yo", "sw"), epochs=2.0, language_epochs={"en": 4.0})
+    with pytest.raises(ConfigError, match="multilingual runs"):
+        RunConfig(setting="monolingual", languages=("yo",), epochs=2.0, language_epochs={"yo": 4.0})

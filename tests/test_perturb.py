@@ -128,3 +128,28 @@ def test_languages_beyond_the_table_get_donors_only_through_known_scripts_and_fa
     assert donor_languages("eo", "in_script", available) == ["de", "vo"]  # all Latn
     sets = perturbed_test_sets("mwl", 7, root=tmp_path, scopes=("in_script",))
     assert not sets["in_script"].available and "script (unknown) relates it to no other" in sets["in_script"].reason
+
+
+def test_unseen_replacements_avoid_every_mention_of_the_training_sample(mirror):
+    """perturb.UNSEEN: in-language replacements drawn only from forms the training sample never
+    had; the benchmark's own sets are drawn exactly as without it."""
+    from polycompress.evaluation import surface_forms
+    from polycompress.perturb import UNSEEN
+    from polycompress.tags import mentions
+
+    ds = load_language("yo", root=mirror)[0]
+    names = ds["train"].features["ner_tags"].feature.names
+    sample = ds["train"].select(range(4))
+    seen = set(surface_forms(sample["tokens"], [[names[i] for i in t] for t in sample["ner_tags"]]))
+    out = perturbed_test_sets("yo", 7, ds["test"], root=mirror, scopes=("in_language", UNSEEN), seen=seen)
+    unseen = out[UNSEEN]
+    assert unseen.available and unseen.mentions_replaced > 0
+    new = set(surface_forms(unseen.dataset["tokens"], [[names[i] for i in t] for t in unseen.dataset["ner_tags"]]))
+    assert seen and not (new & seen)
+    plain = perturbed_test_sets("yo", 7, ds["test"], root=mirror, scopes=("in_language",))["in_language"]
+    assert plain.dataset["tokens"] == out["in_language"].dataset["tokens"]
+    drawn = set(surface_forms(plain.dataset["tokens"], [[names[i] for i in t] for t in plain.dataset["ner_tags"]]))
+    assert drawn & seen  # without the restriction, seen forms are drawn: the check above can fail
+    assert unseen.pool_sizes["PER"] < plain.pool_sizes["PER"]
+    with pytest.raises(ValueError, match="needs the training sample"):
+        perturbed_test_sets("yo", 7, ds["test"], root=mirror, scopes=(UNSEEN,))

@@ -199,11 +199,12 @@ def component_split(heads: pd.DataFrame, units: pd.DataFrame, model: str | None 
 
 
 def train_sentences(config) -> int:
-    """Training sentences a run sees in all (its languages' expected sizes, which must be known)."""
+    """Training sentences in one epoch of a run (its languages' expected sizes, which must be
+    known, each times its :meth:`~polycompress.config.RunConfig.repeats`)."""
     sizes = [config.expected_train_size(c) for c in config.languages]
     if None in sizes:
         raise ValueError(f"training size of {config.languages} is unknown before loading the corpora")
-    return sum(sizes)
+    return sum(n * config.repeats(c) for n, c in zip(sizes, config.languages))
 
 
 LONG = ["source", "setting", "test_set", "scope", "language", "sparsity", "seed", "f1"]

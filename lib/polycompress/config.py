@@ -88,6 +88,13 @@ class RunConfig:
     perturbation_seed: int = 1234  # fixes the perturbed test sets, identical for every model
     # corpora of one's own among languages / vocab_languages: name -> folder or options (byo.OPTIONS)
     corpora: dict[str, Any] = field(default_factory=dict, hash=False)
+    # multilingual runs with equal exposure: language -> its epochs, a whole multiple of ``epochs``
+    # (each of its sentences is repeated that many times per epoch of the union); others train
+    # for ``epochs``. Empty: every language for ``epochs`` (the union as one corpus)
+    language_epochs: dict[str, float] = field(default_factory=dict, hash=False)
+    # also score an in-language perturbed set whose replacements the model never saw in training
+    # (polycompress.perturb.UNSEEN), to test whether dense models rely on memorised mentions
+    unseen_mentions: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "languages", tuple(self.languages))
@@ -101,6 +108,8 @@ class RunConfig:
             except byo.CorpusSpecError as err:
                 raise ConfigError(str(err)) from None
         object.__setattr__(self, "corpora", {n: c.parameters() for n, c in sorted(parsed.items())})
+        object.__setattr__(self, "language_epochs",
+                           {c: float(e) for c, e in sorted(dict(self.language_epochs or {}).items())})
         self.validate()
 
     def validate(self) -> None:
@@ -154,6 +163,22 @@ class RunConfig:
                 fail(f"{name} must be a positive integer or None, got {value!r}")
         if self.epochs <= 0 or self.batch_size < 1 or self.learning_rate <= 0 or self.max_length < 8:
             fail("epochs, batch_size and learning_rate must be positive and max_length at least 8")
+        if self.language_epochs:
+            if self.setting != "multilingual":
+                fail("language_epochs (equal exposure) is for multilingual runs; a monolingual run has its epochs")
+            stray = sorted(set(self.language_epochs) - set(self.languages))
+            if stray:
+                fail(f"language_epochs names {stray}, which are not training languages of this run")
+            for code, e in self.language_epochs.items():
+                ratio = e / self.epochs
+                if ratio < 1 or abs(ratio - round(ratio)) > 1e-9:
+                    fail(f"language_epochs[{code!r}] = {e} must be a whole multiple (1, 2, ...) of epochs = {self.epochs}: "
+                         f"a language's sentences are repeated that many times in each epoch of the union")
+
+    def repeats(self, code: str) -> int:
+        """How many times ``code``'s training sentences appear in one epoch of this run (1 unless
+        ``language_epochs`` gives it more epochs than the union)."""
+        return int(round(self.language_epochs.get(code, self.epochs) / self.epochs))
 
     def expected_train_size(self, code: str) -> int | None:
         """Training sentences ``code`` contributes: ``train_size`` capped by the paper's corpus
@@ -170,6 +195,10 @@ class RunConfig:
         if self.subnetworks == "shared":
             # added after runs existed: at its default it stays out of the hash, so their ids hold
             del d["subnetworks"]
+        if not self.language_epochs:  # added after runs existed: absent from their hashes
+            del d["language_epochs"]
+        if not self.unseen_mentions:  # likewise
+            del d["unseen_mentions"]
         if self.corpora:  # options and the files' fingerprint; the folder's path is not the run
             d["corpora"] = {name: byo.registered(name).identity() for name in self.corpora}
         else:

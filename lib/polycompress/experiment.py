@@ -30,7 +30,7 @@ from .artifacts import write_csv, write_json, write_parquet
 from .config import RunConfig
 from .corpora import corpus_words, load_language, source_fingerprint, subsample, subsample_indices
 from .evaluation import entity_overlap, score, surface_forms
-from .perturb import SCOPES, donor_words, perturbed_test_sets
+from .perturb import SCOPES, UNSEEN, donor_words, perturbed_test_sets
 from .pruning import METHODS, SparsityReport, derived_schedule, paper_schedule
 from .pruning.subnetworks import LanguageGradientPruner
 from .pruning.rows import language_rows, mention_words
@@ -56,6 +56,12 @@ RESULT_COLUMNS = [
     "sparsity_share_of_all", "train_size", "epochs", "words_unscored", "test_set_note", "device",
 ]
 TEST_SETS = ("regular", *SCOPES)
+
+
+def test_set_names(config: RunConfig) -> tuple[str, ...]:
+    """The test sets a run scores: :data:`TEST_SETS`, and :data:`~polycompress.perturb.UNSEEN`
+    when ``config.unseen_mentions``."""
+    return (*TEST_SETS, UNSEEN) if config.unseen_mentions else TEST_SETS
 PREDICTION_COLUMNS = ["run_id", "language", "test_set", "sentence", "gold", "pred"]
 
 
@@ -124,7 +130,11 @@ def load_data(config: RunConfig) -> tuple[dict, dict, dict, dict]:
         sets = {"regular": te.select(keep) if keep is not None else te}
         notes[code] = {}
         # only the kept sentences are perturbed: the same as cutting the whole perturbed split
-        for scope, p in perturbed_test_sets(code, config.perturbation_seed, te, rows=keep).items():
+        scopes = (*SCOPES, UNSEEN) if config.unseen_mentions else SCOPES
+        names = tr.features["ner_tags"].feature.names
+        seen = set(surface_forms(tr["tokens"], [[names[i] for i in t] for t in tr["ner_tags"]]))
+        for scope, p in perturbed_test_sets(code, config.perturbation_seed, te, rows=keep, scopes=scopes,
+                                            seen=seen).items():
             if p.available:
                 sets[scope] = p.dataset
             else:
@@ -182,9 +192,12 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
         folder, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
     ).to(device)  # before the pruner: its masks and gates are made where the weights are
 
-    tokens = [t for code in config.languages for t in train_sets[code]["tokens"]]
-    tags = [t for code in config.languages for t in train_sets[code]["ner_tags"]]
-    groups = [k for k, code in enumerate(config.languages) for _ in range(len(train_sets[code]))]
+    # equal exposure (language_epochs): a language with more epochs than the union appears that
+    # many times in each of its epochs, so each sentence is seen as often as when trained alone
+    reps = [config.repeats(code) for code in config.languages]
+    tokens = [t for code, r in zip(config.languages, reps) for _ in range(r) for t in train_sets[code]["tokens"]]
+    tags = [t for code, r in zip(config.languages, reps) for _ in range(r) for t in train_sets[code]["ner_tags"]]
+    groups = [k for k, (code, r) in enumerate(zip(config.languages, reps)) for _ in range(r * len(train_sets[code]))]
     data = encode(tokenizer, tokens, tags, config.max_length)
     steps = total_steps(len(data), config.batch_size, config.epochs)
     if config.schedule == "paper":
@@ -229,7 +242,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
         if non_shared:
             pruner.use(code)  # each language is evaluated with its own subnetwork
         train_forms = surface_forms(train_sets[code]["tokens"], [[names[i] for i in t] for t in train_sets[code]["ner_tags"]])
-        for test_name in TEST_SETS:
+        for test_name in test_set_names(config):
             common = {
                 "run_id": config.run_id, "setting": config.setting, "train_languages": ",".join(config.languages),
                 "language": code, "model": config.model, "method": config.method,
@@ -237,7 +250,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
                 "subnetworks": config.subnetworks, "target_sparsity": config.sparsity,
                 "achieved_sparsity": pruner.achieved(code) if non_shared else report.achieved, "seed": config.seed,
                 "test_set": test_name, "sparsity_share_of_all": report.share_of_all,
-                "train_size": len(train_sets[code]), "epochs": config.epochs, "device": device,
+                "train_size": len(train_sets[code]), "epochs": config.epochs * config.repeats(code), "device": device,
             }
             test = test_sets[code].get(test_name)
             if test is None:  # no donors for this scope: an explicit row, no score

@@ -44,6 +44,12 @@ from .settings import cache_root, data_root
 from .tags import COMMON_TYPES, mentions
 
 SCOPES = ("in_language", "in_script", "in_family")
+#: a test set beyond the benchmark's three, made only on request (RunConfig.unseen_mentions):
+#: in-language replacements drawn only from mentions the model never saw in its training sample,
+#: which tests the paper's explanation (footnote 5) that dense models overfit to typical entities
+UNSEEN = "in_language_unseen"
+#: each scope's index in the seed of its draws (the benchmark's three keep theirs)
+SCOPE_INDEX = {scope: i for i, scope in enumerate((*SCOPES, UNSEEN))}
 GROUPS = {"panx": "wikiann", "masakhaner2": "masakhaner", "masakhaner1": "masakhaner"}
 MIN_POOL = 2  # with one form only, a mention of that form could not be replaced
 
@@ -97,10 +103,10 @@ def group(lang: languages.Language) -> str:
 
 def donor_languages(code: str, scope: str, available: list[str]) -> list[str]:
     """Donor languages of ``code`` for ``scope`` among ``available`` (see the module docstring)."""
-    if scope not in SCOPES:
-        raise ValueError(f"unknown perturbation scope {scope!r}; known: {SCOPES}")
+    if scope not in SCOPE_INDEX:
+        raise ValueError(f"unknown perturbation scope {scope!r}; known: {tuple(SCOPE_INDEX)}")
     me = languages.get(code)
-    if scope == "in_language":
+    if scope in ("in_language", UNSEEN):
         return [code]
     key = "script" if scope == "in_script" else "family"
     return sorted(
@@ -172,12 +178,17 @@ def perturb(test: Dataset, pools: dict[str, list[list[str]]], key: list[int],
 
 
 def perturbed_test_sets(code: str, seed: int, test: Dataset | None = None, root: Path | None = None,
-                        scopes: tuple[str, ...] = SCOPES, rows: np.ndarray | None = None) -> dict[str, Perturbed]:
+                        scopes: tuple[str, ...] = SCOPES, rows: np.ndarray | None = None,
+                        seen: set[str] | None = None) -> dict[str, Perturbed]:
     """The perturbed versions of ``code``'s (harmonised) test split, one per scope.
 
     ``test`` is the whole test split (loaded if None); ``rows`` picks the sentences to perturb
-    (all if None), and the result holds those sentences in that order.
+    (all if None), and the result holds those sentences in that order. Scope :data:`UNSEEN`
+    needs ``seen``, the surface forms (tokens joined by a space) of the training sample's
+    mentions: its pool is the language's own minus those.
     """
+    if UNSEEN in scopes and seen is None:
+        raise ValueError(f"scope {UNSEEN!r} needs the training sample's mention forms (seen=)")
     if test is None:
         test = load_language(code, root=root)[0]["test"]
     available = available_languages(root)
@@ -185,15 +196,18 @@ def perturbed_test_sets(code: str, seed: int, test: Dataset | None = None, root:
     picked = test if rows is None else test.select(rows)
     needed = sorted({k for tags in picked["ner_tags"] for k, _, _ in mentions([names[i] for i in tags])})
     out = {}
-    for index, scope in enumerate(SCOPES):
-        if scope not in scopes:
-            continue
+    for scope in sorted(scopes, key=lambda sc: SCOPE_INDEX.get(sc, -1)):
+        if scope not in SCOPE_INDEX:
+            raise ValueError(f"unknown perturbation scope {scope!r}; known: {tuple(SCOPE_INDEX)}")
+        index = SCOPE_INDEX[scope]
         donors = donor_languages(code, scope, available)
         pools: dict[str, list[list[str]]] = {t: [] for t in COMMON_TYPES}
         for donor in donors:
             for kind, forms in mention_pool(donor, root).items():
                 pools[kind] += forms
         pools = {k: [list(f) for f in sorted({tuple(f) for f in v})] for k, v in pools.items()}
+        if scope == UNSEEN:  # only forms the model was never trained on
+            pools = {k: [f for f in v if " ".join(f) not in seen] for k, v in pools.items()}
         sizes = {k: len(v) for k, v in pools.items()}
         result = Perturbed(code, scope, seed, None, donors, sizes)
         short = [k for k in needed if sizes[k] < MIN_POOL]

@@ -91,9 +91,11 @@ def plan_runs(configs: list[RunConfig], out: Path | None = None) -> list[RunPlan
     plans = []
     for c in configs:
         sizes = [c.expected_train_size(code) for code in c.languages]
-        n_train = None if None in sizes else sum(sizes)
+        # sentences in one epoch: a language with more epochs (equal exposure) appears repeatedly
+        n_train = None if None in sizes else sum(n * c.repeats(code) for n, code in zip(sizes, c.languages))
         steps = None if n_train is None else total_steps(n_train, c.batch_size, c.epochs)
-        n_test = None if c.eval_size is None else c.eval_size * len(c.languages) * TEST_SETS_PER_LANGUAGE
+        per_language = TEST_SETS_PER_LANGUAGE + int(c.unseen_mentions)
+        n_test = None if c.eval_size is None else c.eval_size * len(c.languages) * per_language
         done = out is not None and (Path(out) / "runs" / c.run_id / "done.json").is_file()
         plans.append(RunPlan(c, done, n_train, steps, n_test))
     return plans
