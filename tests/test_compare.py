@@ -299,3 +299,10 @@ def test_robustness_as_a_ratio_does_not_punish_a_model_that_is_worse_everywhere(
     fragile = compare.cell_intervals(pairs[pairs["test_set"] == "in_language"], pd.DataFrame(preds), n_resamples=300,
                                      ratio=True).iloc[0]
     assert fragile["f1_b"] < 0.9 and fragile["verdict"] == "lower"
+
+
+def test_a_cell_without_a_p_value_counts_as_unclear():
+    base = {"seeds": 3, "seeds_agree": True, "collapsed": False, "test_var": 1e-4, "seed_var": 1e-4, "n_sentences": 200}
+    cells = pd.DataFrame([{**base, "difference": -0.3, "p": 1e-9},
+                          {**base, "difference": float("nan"), "p": float("nan"), "test_var": float("nan")}])
+    assert compare.directions(cells).tolist() == ["lower", "no clear difference"]

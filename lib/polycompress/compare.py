@@ -388,7 +388,10 @@ def directions(cells: pd.DataFrame, alpha: float = ALPHA, min_seeds: int = MIN_S
         floor = float(np.median(f["seed_var"])) if "seed_var" in f else 0.0
         p = [(_t_test(r.difference, r.test_var, max(r.seed_var, floor), int(r.seeds), int(r.n_sentences))[0]
               if "seed_var" in f else r.p) for r in f.itertuples(index=False)]
-        adjusted = stats.false_discovery_control(np.asarray(p, dtype=float), method="bh")
+        # a cell without a p-value (no finite resample: a ratio over a regular set with nothing
+        # found) can show nothing: p = 1, not an error for the whole claim
+        p = np.nan_to_num(np.asarray(p, dtype=float), nan=1.0)
+        adjusted = stats.false_discovery_control(p, method="bh")
         for idx, clear in zip(family, adjusted < alpha):
             if clear:
                 row = cells.loc[idx]
