@@ -49,7 +49,8 @@ def test_plan_paper_gives_gpu_hours_as_an_assumption(capsys):
 def test_default_steps_match_the_readme(capsys):
     plans = plan.plan_runs(load_grid("default").runs())
     multi = [p for p in plans if p.config.setting == "multilingual"]
-    assert {p.steps for p in multi} == {332}  # 5,300 sentences, batch 32, 2 epochs (README)
+    # equal exposure: 5 x 1,000 sentences + jv, my, yo's 100 ten times each = 8,000, batch 32, 2 epochs (README)
+    assert {p.steps for p in multi} == {500}
     # yo alone: its 100 sentences for 20 epochs (the grid's epochs for 100-sentence languages)
     assert {p.steps for p in plans if p.config.languages == ("yo",)} == {math.ceil(100 / 32) * 20}
 
@@ -97,6 +98,7 @@ def test_the_cpu_figures_give_back_the_measured_default_grid():
     counted, that loses that agreement fails here."""
     from polycompress.grid import PRESETS, Grid
 
-    then = {**PRESETS["default"], "monolingual": ["yo", "sw", "en"], "sparsities": [0.5, 0.9], "seeds": [0]}
+    then = {**PRESETS["default"], "monolingual": ["yo", "sw", "en"], "sparsities": [0.5, 0.9], "seeds": [0],
+            "exposure": "union"}
     plans = plan.plan_runs(Grid("default-2026-11-22", then).runs())
     assert sum(p.cpu_seconds() for p in plans) == pytest.approx(44 * 60 + 14, rel=0.05)

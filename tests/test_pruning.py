@@ -103,3 +103,62 @@ def test_zeroed_rows_counts_rows_and_uses():
     assert stats["entries_zero_by_use"] == pytest.approx((1 * 1 + 0.5 * 3) / 8)
     with pytest.raises(ValueError, match="outside"):
         zeroed_rows(weight, Counter({7: 1}))
+
+
+@pytest.mark.parametrize("granularity", ["per_tensor", "global"])
+def test_outside_rows_prune_as_the_full_matrix_would(granularity):
+    """A trimmed model whose pruner ranks the removed rows with its own (``outside``) ends with
+    the weights, masks and counts of the untrimmed model pruned over its whole matrix, when
+    training only feeds kept pieces and there is no weight decay (the case RunConfig allows)."""
+    from transformers import BertConfig, BertForTokenClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=64, num_labels=7,
+                        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    full = BertForTokenClassification(config)
+    keep = torch.tensor(sorted({0, 1, 2, 3, *range(10, 120, 3)}))  # 41 of 120 rows
+    trimmed_config = BertConfig(**{**config.to_dict(), "vocab_size": len(keep)})
+    trimmed = BertForTokenClassification(trimmed_config)
+    state = full.state_dict()
+    word = "bert.embeddings.word_embeddings.weight"
+    trimmed.load_state_dict({**state, word: state[word][keep].clone()})
+    gone = torch.ones(120, dtype=torch.bool)
+    gone[keep] = False
+
+    schedule = Schedule(start=1, end=7, frequency=2, final=0.6)
+    a = MagnitudePruner(full, schedule, "incl_embeddings", granularity)
+    b = MagnitudePruner(trimmed, schedule, "incl_embeddings", granularity,
+                        outside={"word_embeddings.weight": state[word][gone].clone()})
+    opt_a = torch.optim.AdamW(full.parameters(), lr=1e-2, weight_decay=0.0)
+    opt_b = torch.optim.AdamW(trimmed.parameters(), lr=1e-2, weight_decay=0.0)
+    g = torch.Generator().manual_seed(1)
+    for step in range(10):
+        local = torch.randint(0, len(keep), (4, 10), generator=g)  # kept pieces only
+        labels = torch.randint(0, 7, (4, 10), generator=g)
+        for model, opt, pruner, ids in ((full, opt_a, a, keep[local]), (trimmed, opt_b, b, local)):
+            model(input_ids=ids, labels=labels).loss.backward()
+            opt.step()
+            opt.zero_grad()
+            pruner.step(step)
+    wa, wb = full.state_dict()[word], trimmed.state_dict()[word]
+    assert torch.allclose(wa[keep], wb, atol=1e-6)
+    assert torch.equal(a.masks[word][keep], b.masks[word])
+    assert torch.equal(wa[gone].abs().flatten() == 0, b.outside[word] == 0)  # the same unused entries pruned
+    assert (wa[gone] != 0).any() and (wa[gone] == 0).any()  # some kept, some pruned: the ranking mattered
+    ra, rb = a.report(), b.report()
+    assert [(t.name, t.numel, t.zeros) for t in ra.tensors] == [(t.name, t.numel, t.zeros) for t in rb.tensors]
+    assert ra.total_parameters == rb.total_parameters
+    share = b.outside_report()[word]
+    assert share["outside_rows"] == int(gone.sum()) and share["model_rows"] == len(keep)
+
+
+def test_outside_rows_must_fit():
+    from transformers import BertConfig, BertForTokenClassification
+
+    model = BertForTokenClassification(BertConfig(vocab_size=50, hidden_size=32, num_hidden_layers=1,
+                                                  num_attention_heads=2, intermediate_size=64))
+    with pytest.raises(ValueError, match="do not fit"):
+        MagnitudePruner(model, Schedule(0, 0, 1, 0.5), "incl_embeddings", outside={"word_embeddings.weight": torch.ones(5, 8)})
+    with pytest.raises(ValueError, match="match 0 tensors"):
+        MagnitudePruner(model, Schedule(0, 0, 1, 0.5), "partial", outside={"word_embeddings.weight": torch.ones(5, 32)})

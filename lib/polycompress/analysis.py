@@ -46,10 +46,17 @@ def _with_language_facts(df: pd.DataFrame) -> pd.DataFrame:
     return df.merge(meta.rename(columns={"code": "language"}), on="language", how="left")
 
 
-def load_results(path: Path | str | None = None) -> pd.DataFrame:
+def load_results(path: Path | str | None = None, embedding_pool: str | None = "full") -> pd.DataFrame:
     """The results table with each language's corpus, script, family and paper size bucket.
-    A table collected before non-shared runs existed gets ``subnetworks`` "shared" (all were)."""
-    return _with_language_facts(fill_subnetworks(_grid_table("results.parquet", path)))
+    A table collected before non-shared runs existed gets ``subnetworks`` "shared" (all were).
+
+    ``embedding_pool``: runs that prune the embeddings over another pool (``"trimmed"`` rows
+    only, a comparison; see RunConfig.embedding_pool) are left out, so that every comparison
+    finds one model per cell; ``None`` keeps them all."""
+    table = _with_language_facts(fill_subnetworks(_grid_table("results.parquet", path)))
+    if embedding_pool is not None and "embedding_pool" in table:
+        table = table[table["embedding_pool"].isin(["none", embedding_pool])].reset_index(drop=True)
+    return table
 
 
 def load_predictions(path: Path | str | None = None) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from typing import Any
 from . import byo, languages
 
 #: Bump when a change to the engine changes results for the same parameters.
-ENGINE_VERSION = 3  # 3: fused AdamW; predictions and embedding rows stored
+ENGINE_VERSION = 4  # 3: fused AdamW; predictions and embedding rows stored; 4: donors in the run id
 #: Bump a method's entry when a change to that method alone changes its results: only its
 #: runs get new ids (and are redone), the other methods' finished runs stay valid.
 METHOD_VERSIONS: dict[str, int] = {
@@ -32,6 +32,13 @@ SCHEDULES = ("derived", "paper")
 STRUCTURED = ("grad", "l0")  # methods that remove whole heads and FFN units (sparsity over the encoder)
 #: one subnetwork for all training languages, or one per language (Li et al. 2022): ``grad`` only
 SUBNETWORKS = ("shared", "non_shared")
+#: which rows the embedding sparsity of ``incl_embeddings`` is taken over when the vocabulary is
+#: trimmed: "full", the model's whole word-embedding matrix as in the paper (rows no sentence of
+#: the run uses are ranked too, though only the trimmed rows are trained); "trimmed", only the
+#: rows kept (the harsher, older reading: 50% of the used rows)
+EMBEDDING_POOLS = ("full", "trimmed")
+#: keys of :meth:`RunConfig.canonical` that are derived, not parameters (a notebook does not take them)
+DERIVED_KEYS = ("engine_version", "method_version", "donors")
 
 
 #: columns added to the results after runs existed, and the value every older row had
@@ -95,6 +102,9 @@ class RunConfig:
     # also score an in-language perturbed set whose replacements the model never saw in training
     # (polycompress.perturb.UNSEEN), to test whether dense models rely on memorised mentions
     unseen_mentions: bool = False
+    # incl_embeddings with a trimmed vocabulary: the embedding sparsity is over the full matrix
+    # ("full", as in the paper) or over the trimmed rows only ("trimmed"); see EMBEDDING_POOLS
+    embedding_pool: str = "full"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "languages", tuple(self.languages))
@@ -149,6 +159,13 @@ class RunConfig:
         if self.subnetworks == "non_shared" and (self.method != "grad" or self.setting != "multilingual"):
             fail(f"non-shared subnetworks are implemented for method 'grad' in multilingual runs "
                  f"(got method {self.method!r}, setting {self.setting!r})")
+        if self.embedding_pool not in EMBEDDING_POOLS:
+            fail(f"embedding_pool must be one of {EMBEDDING_POOLS}, not {self.embedding_pool!r}")
+        if self.embedding_pool == "full" and self.vocab_languages and self.weight_decay:
+            # the pruner ranks the rows the trimmed model lacks at their pre-trained values, which
+            # is what full-vocabulary training leaves them at only without weight decay
+            fail("embedding_pool 'full' with a trimmed vocabulary needs weight_decay 0: the rows no sentence "
+                 "uses stay at their pre-trained values only then; use embedding_pool 'trimmed' or no vocab_languages")
         if self.granularity not in GRANULARITIES:
             fail(f"granularity must be one of {GRANULARITIES}, not {self.granularity!r}")
         if self.schedule not in SCHEDULES:
@@ -199,6 +216,8 @@ class RunConfig:
             del d["language_epochs"]
         if not self.unseen_mentions:  # likewise
             del d["unseen_mentions"]
+        if not self.pools_embeddings():  # it changes nothing then: not part of the run
+            del d["embedding_pool"]
         if self.corpora:  # options and the files' fingerprint; the folder's path is not the run
             d["corpora"] = {name: byo.registered(name).identity() for name in self.corpora}
         else:
@@ -206,7 +225,15 @@ class RunConfig:
         versions = {"engine_version": ENGINE_VERSION}
         if self.method in METHOD_VERSIONS:
             versions["method_version"] = METHOD_VERSIONS[self.method]
-        return {**versions, **d}
+        # the languages whose mentions build the perturbed test sets depend on the corpora the
+        # mirror (or the hub) holds, not on the parameters: they name the run too
+        from .donors import run_donors
+
+        return {**versions, "donors": run_donors(self.languages), **d}
+
+    def pools_embeddings(self) -> bool:
+        """Whether ``embedding_pool`` matters: IMP of the embeddings of a trimmed vocabulary."""
+        return self.scope == "incl_embeddings" and self.method != "dense" and bool(self.vocab_languages)
 
     @property
     def run_id(self) -> str:

@@ -25,32 +25,12 @@ from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
 from . import byo, languages
 from .conll import CorpusFormatError, ReadReport, Sentence, check_token, read_conll
-from .settings import DATA_ENV, data_root
+from .layouts import LAYOUTS, Layout  # noqa: F401 (Layout: re-exported)
+from .settings import DATA_ENV, data_root, default_source  # noqa: F401 (default_source: re-exported)
 from .tags import ALL_TYPES, COMMON_TYPES, harmonise, label_names, mentions, repair_iob2
 
 SPLITS = ("train", "validation", "test")
 
-
-@dataclass(frozen=True)
-class Layout:
-    """How one corpus lays out its files in the mirror."""
-
-    folder: str  # under the mirror root, then one folder per language
-    files: dict[str, str]  # split -> file name
-    separator: str
-    types: tuple[str, ...]
-    prefix_language: bool = False  # tokens carry "<code>:" (original WikiANN release)
-
-
-LAYOUTS: dict[str, Layout] = {
-    "panx": Layout("panx", {"train": "train.tsv", "validation": "dev.tsv", "test": "test.tsv"}, "\t", COMMON_TYPES),
-    "wikiann-rahimi": Layout(
-        "wikiann-rahimi", {"train": "train", "validation": "dev", "test": "test"}, "\t", COMMON_TYPES,
-        prefix_language=True,
-    ),
-    "masakhaner2": Layout("masakhaner2", {"train": "train.txt", "validation": "dev.txt", "test": "test.txt"}, " ", ALL_TYPES),
-    "masakhaner1": Layout("masakhaner1", {"train": "train.txt", "validation": "dev.txt", "test": "test.txt"}, " ", ALL_TYPES),
-}
 
 #: Hub dataset for each corpus: (dataset id, config for a language code). ``google/xtreme``
 #: (config ``PAN-X.<code>``) holds the same PAN-X data and is tried if wikiann fails.
@@ -170,10 +150,6 @@ def _to_dataset(code: str, sentences: list[Sentence], harmonised: bool, report: 
     )
 
 
-def default_source() -> str:
-    """"mirror" when ``POLYCOMPRESS_DATA`` names one, else "hub": where data comes from is a
-    property of the machine (the mirror copies the hub), not a parameter of a run."""
-    return "mirror" if os.environ.get(DATA_ENV) else "hub"
 
 
 def source_fingerprint(code: str, root: Path | None = None) -> str:

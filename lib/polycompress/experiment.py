@@ -50,10 +50,11 @@ EVAL_MAX_LENGTH = 512  # evaluation never cuts a sentence short of the model's l
 IMPORTANCE_SENTENCES_PER_LANGUAGE = 100
 
 RESULT_COLUMNS = [
-    "run_id", "setting", "train_languages", "language", "model", "method", "scope", "subnetworks", "granularity",
+    "run_id", "setting", "train_languages", "language", "model", "method", "scope", "embedding_pool", "subnetworks",
+    "granularity",
     "target_sparsity", "achieved_sparsity", "seed", "test_set", "f1", "precision", "recall", "n_sentences",
     "n_mentions", "f1_PER", "f1_ORG", "f1_LOC", "entity_overlap_unique", "entity_overlap_occurrences",
-    "sparsity_share_of_all", "train_size", "epochs", "words_unscored", "test_set_note", "device",
+    "sparsity_share_of_all", "train_size", "epochs", "words_unscored", "test_set_note", "donor_languages", "device",
 ]
 TEST_SETS = ("regular", *SCOPES)
 
@@ -109,6 +110,25 @@ def vocabulary_words(code: str) -> list[str]:
     """Every word a run involving ``code`` may feed the model: all splits of its corpus and
     every donor mention its perturbed test sets can contain."""
     return corpus_words(code) + donor_words(code)
+
+
+def embedding_pool(config: RunConfig) -> str:
+    """The results' ``embedding_pool``: the rows the embedding sparsity was taken over ("full" or
+    "trimmed"), "none" for runs that do not prune the embeddings."""
+    if config.scope != "incl_embeddings" or config.method == "dense":
+        return "none"
+    return config.embedding_pool if config.vocab_languages else "full"
+
+
+def outside_rows(config: RunConfig, folder: str) -> dict[str, torch.Tensor]:
+    """For IMP of the embeddings over the full vocabulary of a trimmed model: the pre-trained
+    word-embedding rows the model in ``folder`` lacks (``{"word_embeddings.weight": rows x d}``),
+    which the pruner ranks with the model's own rows (MagnitudePruner ``outside``); else {}."""
+    if not (config.pools_embeddings() and config.embedding_pool == "full" and config.method == "imp"):
+        return {}
+    from .encoders import vocab
+
+    return {"word_embeddings.weight": vocab.removed_rows(folder)}
 
 
 def load_data(config: RunConfig) -> tuple[dict, dict, dict, dict]:
@@ -221,7 +241,8 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
     non_shared = config.subnetworks == "non_shared"
     method = LanguageGradientPruner if non_shared else METHODS[config.method]
     pruner = method(model, schedule, config.scope, config.granularity,
-                    importance_batches=importance_batches, languages=config.languages)
+                    importance_batches=importance_batches, languages=config.languages,
+                    outside=outside_rows(config, folder))
 
     result = train(
         model, data, epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
@@ -237,6 +258,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
     pruner.finish()
     report = pruner.report()
 
+    donors = config.canonical()["donors"]
     rows, predictions = [], []
     for code in config.languages:
         if non_shared:
@@ -247,11 +269,13 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
                 "run_id": config.run_id, "setting": config.setting, "train_languages": ",".join(config.languages),
                 "language": code, "model": config.model, "method": config.method,
                 "scope": config.scope if config.method != "dense" else "none", "granularity": config.granularity,
+                "embedding_pool": embedding_pool(config),
                 "subnetworks": config.subnetworks, "target_sparsity": config.sparsity,
                 "achieved_sparsity": pruner.achieved(code) if non_shared else report.achieved, "seed": config.seed,
                 "test_set": test_name, "sparsity_share_of_all": report.share_of_all,
                 "train_size": len(train_sets[code]), "epochs": config.epochs * config.repeats(code), "device": device,
             }
+            common["donor_languages"] = " ".join(donors[code].get(test_name, [] if test_name == "regular" else [code]))
             test = test_sets[code].get(test_name)
             if test is None:  # no donors for this scope: an explicit row, no score
                 rows.append({**common, "n_sentences": 0, "test_set_note": notes[code][test_name]})
@@ -294,6 +318,8 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
         "steps": result.steps, "train_tokens": result.tokens, "padded_tokens": result.padded_tokens,
         "words_cut_in_training": data.words_cut, "schedule": schedule.__dict__, "mask_updates": pruner.history,
         "structure_fixed_at": getattr(pruner, "frozen_at", None),
+        # embeddings pruned over the full vocabulary of a trimmed model: what the unused rows lost
+        "outside_rows": pruner.outside_report() if getattr(pruner, "outside", None) else None,
         "model_folder": folder, "torch_threads": torch.get_num_threads(),
         # what can change the last bits of the results besides the parameters (README, "Reproducibility")
         "device": device, "precision": precision, "torch_version": torch.__version__,

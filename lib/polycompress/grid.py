@@ -13,8 +13,10 @@ A grid file::
     seeds: [0]
     train_size: 1000                               # per language (capped by the corpus)
     epochs: {100: 20, default: 2}                  # epochs by a language's training size
-    exposure: union                                # multilingual: "union" (the largest language's
-                                                   # epochs for all) or "equal" (each its own)
+    exposure: equal                                # multilingual: "equal" (each language its own
+                                                   # epochs) or "union" (the largest one's for all)
+    embedding_pools: [full]                        # incl_embeddings: sparsity over the full
+                                                   # vocabulary ("full") and/or the trimmed rows
     corpora: {myner: /data/myner}                  # corpora of one's own, named in languages (polycompress.byo)
     ...any other RunConfig field, fixed for the whole grid
 
@@ -33,7 +35,7 @@ from typing import Any
 import yaml
 
 from . import byo, languages
-from .config import STRUCTURED, ConfigError, RunConfig
+from .config import EMBEDDING_POOLS, STRUCTURED, ConfigError, RunConfig
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -55,6 +57,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "monolingual": ["yo", "jv", "sw", "kk", "en"], "multilingual": True,
         "methods": ["imp"], "scopes": ["partial", "incl_embeddings"], "sparsities": [0.5], "seeds": [0, 1, 2],
         "train_size": 1000, "eval_size": 200, "epochs": {100: 20, "default": 2},
+        # every language sees its sentences as often in the union as alone (book/methods)
+        "exposure": "equal",
         "batch_size": 32, "learning_rate": 2e-4, "max_length": 128, "vocab_languages": "languages",
     },
     # The paper's full design (Ogueji et al. 2022, appendix A): mBERT, 40 languages, its 10
@@ -76,20 +80,29 @@ PRESETS: dict[str, dict[str, Any]] = {
 # below its quality floor at its training budget), for structured methods a share of the encoder's
 # parameters, and gradient pruning with one subnetwork per language (non-shared) in the
 # multilingual setting. Its extra runs resume on top of a finished default grid in the same folder.
+# The comparisons behind two choices of the default (book/methods): the multilingual dense runs
+# with the old exposure (the union for the epochs of its largest language; its own folder, since
+# its runs answer the same cells as the default's), and IMP of the embeddings with the sparsity
+# over the trimmed vocabulary's rows only (resumes into the default's folder: the book keeps
+# those runs apart by their ``embedding_pool``).
+PRESETS["default-union"] = {**PRESETS["default"], "exposure": "union", "monolingual": [], "methods": []}
+PRESETS["default-trimmed"] = {**PRESETS["default"], "monolingual": [], "scopes": ["incl_embeddings"],
+                              "embedding_pools": ["trimmed"]}
+
 PRESETS["extended"] = {**PRESETS["default"], "methods": ["imp", "grad", "l0"], "subnetworks": ["shared", "non_shared"],
                        "sparsities": [0.5, 0.7, 0.9]}
 
 
 #: keys of a grid that are not RunConfig fields (the lists the grid is the product of)
 GRID_KEYS = {"languages", "monolingual", "multilingual", "methods", "scopes", "sparsities", "seeds", "subnetworks",
-             "epochs", "train_size", "batch_size", "vocab_languages", "corpora", "exposure"}
+             "epochs", "train_size", "batch_size", "vocab_languages", "corpora", "exposure", "embedding_pools"}
 #: how a multilingual run's languages share its epochs (grid key ``exposure``): "union" trains the
 #: union for the epochs of its largest language, so a small language sees each sentence far less
 #: often than alone (2 times instead of 20 in the default grid); "equal" gives each language its
 #: own epochs, as when trained alone (RunConfig.language_epochs)
 EXPOSURES = ("union", "equal")
 #: RunConfig fields the grid sets for each run (from its lists): not keys of a grid file
-PER_RUN = {"setting", "method", "scope", "sparsity", "seed"}
+PER_RUN = {"setting", "method", "scope", "sparsity", "seed", "embedding_pool"}
 
 
 def _language_list(value: Any) -> list[str]:
@@ -170,7 +183,12 @@ class Grid:
         batch_size = s.pop("batch_size", 32)
         subnetworks = s.pop("subnetworks", ["shared"])
         vocab = s.pop("vocab_languages", [])
-        exposure = s.pop("exposure", "union")
+        exposure = s.pop("exposure", "equal")
+        pools = list(s.pop("embedding_pools", ["full"]))
+        bad = [p for p in pools if p not in EMBEDDING_POOLS]
+        if bad or not pools or len(set(pools)) != len(pools):
+            raise ConfigError(f"{self.where('embedding_pools')}: grid {self.name}: embedding_pools must be distinct "
+                              f"values of {EMBEDDING_POOLS}, got {pools}")
         if exposure not in EXPOSURES:
             raise ConfigError(f"{self.where('exposure')}: grid {self.name}: exposure must be one of {EXPOSURES}, "
                               f"not {exposure!r}")
@@ -215,8 +233,10 @@ class Grid:
                         for sparsity in sparsities:
                             # one subnetwork per language: gradient pruning of the union only
                             for sub in (subnetworks if method == "grad" and setting == "multilingual" else ["shared"]):
-                                out.append(RunConfig(method=method, scope=scope, sparsity=float(sparsity),
-                                                     subnetworks=sub, **common))
+                                # the embeddings' pool: only where embeddings are pruned
+                                for pool in (pools if scope == "incl_embeddings" else ["full"]):
+                                    out.append(RunConfig(method=method, scope=scope, sparsity=float(sparsity),
+                                                         subnetworks=sub, embedding_pool=pool, **common))
         ids = [c.run_id for c in out]
         if len(set(ids)) != len(ids):
             raise ConfigError(f"grid {self.name}: two runs have the same parameters")

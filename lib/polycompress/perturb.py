@@ -39,18 +39,13 @@ from datasets import Dataset
 
 from . import languages
 from .artifacts import write_json
-from .corpora import LAYOUTS, default_source, load_language, source_fingerprint
+from .corpora import load_language, source_fingerprint
+from .donors import (  # noqa: F401 (re-exported)
+    GROUPS, SCOPE_INDEX, SCOPES, UNSEEN, available_languages, donor_languages, group, run_donors,
+)
 from .settings import cache_root, data_root
 from .tags import COMMON_TYPES, mentions
 
-SCOPES = ("in_language", "in_script", "in_family")
-#: a test set beyond the benchmark's three, made only on request (RunConfig.unseen_mentions):
-#: in-language replacements drawn only from mentions the model never saw in its training sample,
-#: which tests the paper's explanation (footnote 5) that dense models overfit to typical entities
-UNSEEN = "in_language_unseen"
-#: each scope's index in the seed of its draws (the benchmark's three keep theirs)
-SCOPE_INDEX = {scope: i for i, scope in enumerate((*SCOPES, UNSEEN))}
-GROUPS = {"panx": "wikiann", "masakhaner2": "masakhaner", "masakhaner1": "masakhaner"}
 MIN_POOL = 2  # with one form only, a mention of that form could not be replaced
 
 
@@ -71,48 +66,6 @@ class Perturbed:
     @property
     def available(self) -> bool:
         return self.dataset is not None
-
-
-def available_languages(root: Path | None = None) -> list[str]:
-    """The possible donors: languages with a folder in the mirror (table languages in table
-    order, then WikiANN and MasakhaNER languages beyond the table, sorted), or, reading from the
-    hub (no mirror set), every language of the table (pooling all 196 corpus languages from the
-    hub for every perturbed set would be impractical)."""
-    if root is None and default_source() == "hub":
-        return languages.codes()
-    root = root or data_root()
-    found = []
-    for code in languages.codes():
-        layout = LAYOUTS[languages.get(code).corpus]
-        if (root / layout.folder / code).is_dir():
-            found.append(code)
-    table = set(languages.codes())
-    beyond = set()
-    for corpus in languages.CORPORA:
-        folder = root / LAYOUTS[corpus].folder
-        for sub in folder.iterdir() if folder.is_dir() else []:
-            if sub.is_dir() and sub.name not in table and languages.corpus_of(sub.name) == corpus:
-                beyond.add(sub.name)
-    return found + sorted(beyond)
-
-
-def group(lang: languages.Language) -> str:
-    """The corpus group donors must share: "wikiann", "masakhaner", or a corpus of one's own."""
-    return GROUPS.get(lang.corpus, f"user:{lang.code}")
-
-
-def donor_languages(code: str, scope: str, available: list[str]) -> list[str]:
-    """Donor languages of ``code`` for ``scope`` among ``available`` (see the module docstring)."""
-    if scope not in SCOPE_INDEX:
-        raise ValueError(f"unknown perturbation scope {scope!r}; known: {tuple(SCOPE_INDEX)}")
-    me = languages.get(code)
-    if scope in ("in_language", UNSEEN):
-        return [code]
-    key = "script" if scope == "in_script" else "family"
-    return sorted(
-        c for c in available
-        if c != code and group(languages.get(c)) == group(me) and languages.related(languages.get(c), me, key)
-    )
 
 
 _POOLS: dict[Path, dict[str, list[list[str]]]] = {}  # in-process copy of the disk cache

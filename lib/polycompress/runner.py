@@ -35,7 +35,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .artifacts import write_json, write_parquet
-from .config import ENGINE_VERSION, LATER_COLUMNS, METHOD_VERSIONS, RunConfig, fill_missing
+from .config import DERIVED_KEYS, ENGINE_VERSION, LATER_COLUMNS, METHOD_VERSIONS, RunConfig, fill_missing
 from .experiment import PREDICTION_COLUMNS, RESULT_COLUMNS
 from .pruning.rows import ROW_COLUMNS
 
@@ -105,7 +105,7 @@ def execute(config: RunConfig, directory: Path, notebook: Path = NOTEBOOK, strea
     source = directory / "input.ipynb"
     jupytext.write(jupytext.read(notebook), source)
     params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.canonical().items()
-              if k not in ("engine_version", "method_version")}
+              if k not in DERIVED_KEYS}
     if config.corpora:  # the registrations (with their folders), not the run-id form (fingerprints)
         params["corpora"] = config.corpora
     params["output_dir"] = str(directory)

@@ -76,3 +76,9 @@ def languages_table_path() -> Path:
     if not path.is_file():
         raise SettingError(f"{LANGUAGES_ENV}={value!r} is not a file")
     return path
+
+
+def default_source() -> str:
+    """"mirror" when ``POLYCOMPRESS_DATA`` names one, else "hub": where data comes from is a
+    property of the machine (the mirror copies the hub), not a parameter of a run."""
+    return "mirror" if os.environ.get(DATA_ENV) else "hub"

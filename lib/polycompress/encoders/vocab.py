@@ -8,7 +8,9 @@ full one did (:func:`trim` checks this word by word and refuses to write a model
 and kept rows keep their trained values.
 
 Caveat for analyses of *embedding pruning*: a per-tensor magnitude threshold over a trimmed
-embedding matrix differs from one over the full matrix. The book says which was used.
+embedding matrix differs from one over the full matrix, since the rows removed (most of the
+matrix) take part in the ranking there. :func:`removed_rows` gives those rows back, so that a
+pruner can rank them with the trimmed ones (RunConfig ``embedding_pool``).
 """
 
 from __future__ import annotations
@@ -55,6 +57,34 @@ def used_pieces(folder: Path | str, words: Iterable[str], batch: int = 20_000) -
         for ids in tok(unique[i : i + batch], add_special_tokens=False)["input_ids"]:
             used.update(ids)
     return used
+
+
+def removed_rows(folder: Path | str):
+    """The word-embedding rows (a float tensor, removed pieces x hidden size, in their original
+    order) of the model a trimmed model in ``folder`` was made from that trimming left out.
+
+    Fine-tuning the untrimmed model would not change them when no sentence uses them and there
+    is no weight decay (their gradient is zero, so Adam's update is too): they are what the full
+    matrix holds there at every step.
+    """
+    import torch
+    from safetensors import safe_open
+
+    folder = Path(folder)
+    record_file = folder / "polycompress_trim.json"
+    if not record_file.is_file():
+        raise FileNotFoundError(f"{folder} is not a trimmed model (no polycompress_trim.json)")
+    record = json.loads(record_file.read_text(encoding="utf-8"))
+    source = Path(record["trimmed_from"])
+    keep = torch.from_numpy(np.load(folder / record["kept_original_ids_file"]))
+    with safe_open(str(source / "model.safetensors"), framework="pt") as f:
+        names = [n for n in f.keys() if n.endswith("word_embeddings.weight")]
+        if len(names) != 1:
+            raise ValueError(f"{source}/model.safetensors: expected one word-embedding matrix, found {names}")
+        full = f.get_tensor(names[0])
+    gone = torch.ones(full.shape[0], dtype=torch.bool)
+    gone[keep] = False
+    return full[gone].float()
 
 
 def trim(folder: Path | str, words: Iterable[str], out: Path | str) -> TrimReport:
