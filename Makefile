@@ -17,7 +17,7 @@ GRID ?= default
 export POLYCOMPRESS_RESULTS ?= $(abspath results/$(GRID))
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: test book lab install clean model grid speed
+.PHONY: test book lab install clean model grid speed comparisons
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -42,6 +42,14 @@ _static/vega-offline.js: $(STAMP)
 JOBS ?= 2
 grid: model
 	$(BIN)/polycompress run $(GRID) --out $(POLYCOMPRESS_RESULTS) --jobs $(JOBS)
+
+# the runs behind three choices of the default (book/methods): multilingual dense runs with the older
+# exposure, a learning curve (own folders) and IMP of the embeddings over the trimmed rows only (into
+# the grid's folder)
+comparisons: model
+	$(BIN)/polycompress run default-union --out $(abspath results/default-union) --jobs $(JOBS)
+	$(BIN)/polycompress run learning-curve --out $(abspath results/learning-curve) --jobs $(JOBS)
+	$(BIN)/polycompress run default-trimmed --out $(POLYCOMPRESS_RESULTS) --jobs $(JOBS)
 
 # dense vs the pruned shapes the grid's runs produced: latency, throughput, size (interleaved
 # rounds, a few minutes; the script skips a grid whose models it already measured)

@@ -70,7 +70,9 @@ def grid_models(grid: Path) -> tuple[str, list[dict]]:
     if not Path(folder).is_dir():
         raise SystemExit(f"{grid}: the runs' base model {folder} is not on this machine (polycompress run re-creates it)")
     specs = [{"model": "dense", "method": "dense", "scope": "none", "sparsity": 0.0, "runs": []}]
-    imp = table[table["method"] == "imp"]
+    # the comparison runs over the trimmed rows (preset default-trimmed) have the same shapes
+    pool = table["embedding_pool"] if "embedding_pool" in table else pd.Series("full", index=table.index)
+    imp = table[(table["method"] == "imp") & (pool.fillna("full") != "trimmed")]
     for (scope, sparsity), part in imp.groupby(["scope", "sparsity"]):
         specs.append({"model": f"imp {scope} (masked)", "method": "imp", "scope": scope, "sparsity": float(sparsity),
                       "runs": sorted(part["run_id"])})

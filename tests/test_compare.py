@@ -306,3 +306,41 @@ def test_a_cell_without_a_p_value_counts_as_unclear():
     cells = pd.DataFrame([{**base, "difference": -0.3, "p": 1e-9},
                           {**base, "difference": float("nan"), "p": float("nan"), "test_var": float("nan")}])
     assert compare.directions(cells).tolist() == ["lower", "no clear difference"]
+
+
+def test_pool_pairs_match_the_two_embedding_pools_and_the_book_keeps_one(tmp_path):
+    from polycompress import analysis
+
+    base = {"setting": "monolingual", "train_languages": "yo", "language": "yo", "method": "imp",
+            "target_sparsity": 0.5, "seed": 0, "test_set": "regular", "f1": 0.5, "subnetworks": "shared"}
+    results = pd.DataFrame([
+        {**base, "run_id": "dense", "method": "dense", "scope": "none", "embedding_pool": "none", "target_sparsity": 0.0},
+        {**base, "run_id": "part", "scope": "partial", "embedding_pool": "none"},
+        {**base, "run_id": "emb-full", "scope": "incl_embeddings", "embedding_pool": "full"},
+        {**base, "run_id": "emb-trim", "scope": "incl_embeddings", "embedding_pool": "trimmed"},
+        {**base, "run_id": "emb-trim-1", "scope": "incl_embeddings", "embedding_pool": "trimmed", "seed": 1},
+    ])
+    assert compare.pool_pairs(results)[["run_a", "run_b"]].values.tolist() == [["emb-trim", "emb-full"]]
+    results.to_parquet(tmp_path / "results.parquet")
+    kept = analysis.load_results(tmp_path / "results.parquet")
+    assert sorted(kept["run_id"]) == ["dense", "emb-full", "part"]  # one model per cell for every comparison
+    assert len(compare.scope_pairs(kept)) == 1
+    assert len(analysis.load_results(tmp_path / "results.parquet", embedding_pool=None)) == 5
+
+
+def test_a_cells_interval_does_not_depend_on_the_other_cells_and_a_seed_counts_once():
+    """Each cell draws its own resamples (seeded by its key): adding or reordering cells leaves
+    its interval unchanged. A run counted twice in one cell would pass for a second seed."""
+    results, predictions = _results_and_predictions()
+    other_r, other_p = _results_and_predictions(pruned=GOLD)
+    other_r = other_r.assign(run_id=other_r["run_id"] + "2", language="sw")
+    other_p = other_p.assign(run_id=other_p["run_id"] + "2", language="sw")
+    both_r, both_p = pd.concat([other_r, results]), pd.concat([other_p, predictions])
+    alone = compare.cell_intervals(compare.dense_pairs(results), predictions, n_resamples=300)
+    together = compare.cell_intervals(compare.dense_pairs(both_r), both_p, n_resamples=300)
+    assert together.set_index("language").loc["yo", "low"] == alone.iloc[0]["low"]
+    pairs = compare.dense_pairs(results)
+    with pytest.raises(ValueError, match="a seed appears twice"):
+        compare.cell_intervals(pd.concat([pairs, pairs]), predictions, n_resamples=50)
+    with pytest.raises(ValueError, match="appear more than once"):
+        compare.dense_pairs(pd.concat([results, results]))

@@ -20,6 +20,9 @@ def test_run_id_is_stable_and_sensitive():
     ({"scope": "heads"}, "scope must be one of"),
     ({"train_size": 0}, "train_size must be a positive integer"),
     ({"vocab_languages": ("de",)}, "must include the training languages"),
+    ({"embedding_pool": "some"}, "embedding_pool must be one of"),
+    ({"method": "imp", "sparsity": 0.5, "scope": "incl_embeddings", "vocab_languages": ("en",), "weight_decay": 0.01},
+     "needs weight_decay 0"),
 ])
 def test_invalid_parameters_fail_early(kwargs, message):
     with pytest.raises(ConfigError, match=message):
@@ -62,3 +65,32 @@ def test_the_experiment_notebook_passes_every_parameter_to_its_run_config():
     assert names <= assigned
     call = next(c.source for c in code if "config = RunConfig(" in c.source)
     assert names <= set(re.findall(r"(\w+)=\1\b", call))
+
+
+def test_embedding_pool_names_only_runs_it_changes():
+    """The pool enters the run id only where it changes the run: IMP of the embeddings of a
+    trimmed vocabulary (partial-scope, dense and untrimmed runs keep one id)."""
+    imp = dict(method="imp", sparsity=0.5, languages=("en",), vocab_languages=("en",))
+    full = RunConfig(scope="incl_embeddings", **imp)
+    trimmed = RunConfig(scope="incl_embeddings", embedding_pool="trimmed", **imp)
+    assert full.canonical()["embedding_pool"] == "full" and full.run_id != trimmed.run_id
+    for scope in ("partial",):
+        assert RunConfig(scope=scope, **imp).run_id == RunConfig(scope=scope, embedding_pool="trimmed", **imp).run_id
+    untrimmed = dict(imp, vocab_languages=())
+    assert (RunConfig(scope="incl_embeddings", **untrimmed).run_id
+            == RunConfig(scope="incl_embeddings", embedding_pool="trimmed", **untrimmed).run_id)
+
+
+def test_the_donor_languages_name_the_run(monkeypatch, mirror, real_mirror):
+    """The same parameters on a mirror with other languages build other perturbed sets: another
+    run id. The fixture mirror holds a handful of the real mirror's languages."""
+    from polycompress.donors import run_donors
+
+    config = RunConfig(languages=("en",), setting="monolingual")
+    monkeypatch.setenv("POLYCOMPRESS_DATA", str(real_mirror))
+    real = (config.run_id, config.canonical()["donors"])
+    monkeypatch.setenv("POLYCOMPRESS_DATA", str(mirror))
+    small = (config.run_id, config.canonical()["donors"])
+    assert real[1] != small[1] and real[0] != small[0]
+    assert set(small[1]["en"]["in_script"]) <= set(real[1]["en"]["in_script"])
+    assert small[1] == run_donors(["en"]) and "in_language" not in small[1]["en"]

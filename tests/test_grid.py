@@ -108,3 +108,17 @@ def test_language_epochs_are_checked():
         RunConfig(setting="multilingual", languages=("yo", "sw"), epochs=2.0, language_epochs={"en": 4.0})
     with pytest.raises(ConfigError, match="multilingual runs"):
         RunConfig(setting="monolingual", languages=("yo",), epochs=2.0, language_epochs={"yo": 4.0})
+
+
+def test_embedding_pools_multiply_only_embedding_runs(tmp_path):
+    path = tmp_path / "g.yaml"
+    path.write_text("languages: [yo, sw]\nmonolingual: []\nmethods: [imp]\nscopes: [partial, incl_embeddings]\n"
+                    "sparsities: [0.5]\nseeds: [0]\nepochs: {default: 1}\nvocab_languages: languages\n"
+                    "embedding_pools: [full, trimmed]\n")
+    runs = load_grid(str(path)).runs()
+    assert sorted((r.method, r.scope, r.embedding_pool) for r in runs) == [
+        ("dense", "partial", "full"), ("imp", "incl_embeddings", "full"), ("imp", "incl_embeddings", "trimmed"),
+        ("imp", "partial", "full")]
+    path.write_text(path.read_text().replace("[full, trimmed]", "[full, all]"))
+    with pytest.raises(ConfigError, match=r"g.yaml:9: .*embedding_pools must be"):
+        load_grid(str(path)).runs()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import languages
+from . import compare, languages
 from .config import fill_subnetworks
 
 RESULTS_ENV = "POLYCOMPRESS_RESULTS"
@@ -28,6 +28,12 @@ def results_path() -> Path:
 def grid_folder() -> Path:
     """``$POLYCOMPRESS_RESULTS``: a grid's output folder, default ``results/default``."""
     return Path(os.environ.get(RESULTS_ENV, "results/default"))
+
+
+def comparison_folder(name: str) -> Path:
+    """The output folder of the comparison grid ``name`` (a preset such as ``default-union``),
+    beside the book's grid: ``$POLYCOMPRESS_RESULTS/../name``."""
+    return grid_folder().parent / name
 
 
 def _grid_table(name: str, path: Path | str | None) -> pd.DataFrame:
@@ -69,7 +75,9 @@ def load_embedding_rows(path: Path | str | None = None, results: pd.DataFrame | 
     with the run's setting, method, scope and sparsity and the language's script and family."""
     rows = _grid_table("embedding_rows.parquet", path)
     results = load_results() if results is None else results
-    runs = results.drop_duplicates("run_id")[["run_id", "setting", "method", "scope", "target_sparsity", "seed"]]
+    keep = ["run_id", "setting", "method", "scope", "target_sparsity", "seed"]
+    keep += ["embedding_pool"] if "embedding_pool" in results else []
+    runs = results.drop_duplicates("run_id")[keep]
     return _with_language_facts(rows.merge(runs, on="run_id", how="left", validate="many_to_one"))
 
 
@@ -274,6 +282,23 @@ def retention(results: pd.DataFrame, floor: float | None = None) -> pd.DataFrame
     out["kept"] = out["pruned_f1"] / out["dense_f1"]
     out["meets"] = out["kept"] >= floor
     return out
+
+
+def exposure_cells(results: pd.DataFrame, predictions: pd.DataFrame, union: pd.DataFrame,
+                   union_predictions: pd.DataFrame) -> pd.DataFrame:
+    """Claim-1 cells (multilingual minus monolingual regular F1 of dense models, seeds averaged,
+    :func:`polycompress.compare.cell_intervals`) twice: with the grid's own multilingual runs
+    (``exposure`` "equal") and with ``union``'s (the union for its largest language's epochs,
+    "union"); the monolingual runs are the grid's in both."""
+    mono = results[(results["setting"] == "monolingual") & (results["method"] == "dense")]
+    both = pd.concat([predictions, union_predictions], ignore_index=True)
+    out = []
+    for name, table in (("equal", results), ("union", union)):
+        multi = table[(table["setting"] == "multilingual") & (table["method"] == "dense")]
+        pairs = compare.setting_pairs(pd.concat([mono, multi], ignore_index=True))
+        cells = compare.cell_intervals(pairs[pairs["test_set"] == "regular"], both)
+        out.append(cells.assign(exposure=name))
+    return pd.concat(out, ignore_index=True)
 
 
 def multilingual_gain(long: pd.DataFrame, sparsity: int = 0, test_set: str = "regular", scope: str = "partial") -> pd.DataFrame:

@@ -25,6 +25,7 @@ share the sign of their mean.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable
 
 import numpy as np
@@ -69,7 +70,13 @@ def _scored(results: pd.DataFrame) -> pd.DataFrame:
     cols = ["run_id", "setting", "train_languages", "language", "method", "scope", "subnetworks", "target_sparsity",
             "seed", "test_set", "f1"]
     results = fill_subnetworks(results)  # a table from before non-shared runs: all shared
-    return results.loc[results["f1"].notna(), cols]
+    if "embedding_pool" in results:
+        cols.append("embedding_pool")
+    scored = results.loc[results["f1"].notna(), cols]
+    twice = scored.duplicated(["run_id", "language", "test_set"])
+    if twice.any():
+        raise ValueError(f"{int(twice.sum())} (run, language, test set) rows appear more than once in the results")
+    return scored
 
 
 def dense_pairs(results: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +86,8 @@ def dense_pairs(results: pd.DataFrame) -> pd.DataFrame:
     dense = s[s["method"] == "dense"][keys + ["run_id"]].rename(columns={"run_id": "run_a"})
     pruned = s[s["method"] != "dense"].rename(columns={"run_id": "run_b"})
     out = pruned.merge(dense, on=keys, how="inner", validate="many_to_one")
-    return out[["run_a", "run_b", "setting", "method", "scope", "subnetworks", "target_sparsity", "seed", *PAIR_KEYS]]
+    return out[["run_a", "run_b", "setting", "train_languages", "method", "scope", "subnetworks", "target_sparsity",
+                "seed", *PAIR_KEYS]]
 
 
 def setting_pairs(results: pd.DataFrame) -> pd.DataFrame:
@@ -111,6 +119,20 @@ def scope_pairs(results: pd.DataFrame) -> pd.DataFrame:
     part = s[s["scope"] == "partial"][keys + ["run_id"]].rename(columns={"run_id": "run_a"})
     emb = s[s["scope"] == "incl_embeddings"][keys + ["run_id"]].rename(columns={"run_id": "run_b"})
     return part.merge(emb, on=keys, how="inner", validate="one_to_one")[["run_a", "run_b", *keys]]
+
+
+def pool_pairs(results: pd.DataFrame) -> pd.DataFrame:
+    """Runs that prune the embeddings and differ only in the rows the embedding sparsity is
+    taken over: ``run_a`` "trimmed" (the rows the corpora use), ``run_b`` "full" (the whole
+    matrix, as in the paper); same setting, training languages, method, sparsity and seed.
+    ``results`` must hold both pools (``analysis.load_results(embedding_pool=None)``)."""
+    s = _scored(results)
+    if "embedding_pool" not in s:
+        raise ValueError("the results have no embedding_pool column (runs from before engine version 4)")
+    keys = ["setting", "train_languages", "method", "subnetworks", "target_sparsity", "seed", *PAIR_KEYS]
+    trimmed = s[s["embedding_pool"] == "trimmed"][keys + ["run_id"]].rename(columns={"run_id": "run_a"})
+    full = s[s["embedding_pool"] == "full"][keys + ["run_id"]].rename(columns={"run_id": "run_b"})
+    return trimmed.merge(full, on=keys, how="inner", validate="one_to_one")[["run_a", "run_b", *keys]]
 
 
 def method_pairs(results: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
@@ -168,6 +190,20 @@ def paired_intervals(pairs: pd.DataFrame, predictions: pd.DataFrame, n_resamples
     return pd.concat([pairs.reset_index(drop=True), scored], axis=1)
 
 
+def _cell_rng(seed: int, key) -> np.random.Generator:
+    """The bootstrap generator of one cell: from ``seed`` and the cell's key alone, so a cell's
+    interval does not depend on which cells come before it in a table."""
+    return np.random.default_rng([seed, zlib.crc32(repr(key).encode())])
+
+
+def _distinct_seeds(group: pd.DataFrame, key) -> None:
+    """A cell's rows must be one per seed: a run counted twice would pass for another seed and
+    shrink the interval (pseudo-replication)."""
+    if "seed" in group and not group["seed"].is_unique:
+        raise ValueError(f"cell {key}: {len(group)} rows for seeds {sorted(group['seed'])}: a seed appears twice "
+                         f"(two models in one cell? keep one embedding_pool / exposure per table)")
+
+
 def _regular_f1(counts: dict, run: str, language: str) -> float:
     """A run's micro F1 on a language's regular test set, from its per-sentence counts."""
     if (run, language, "regular") not in counts:
@@ -185,10 +221,11 @@ def levels(runs: pd.DataFrame, predictions: pd.DataFrame, threshold: float, n_re
     "collapsed" when any seed's model is below :data:`COLLAPSE_F1` on the regular test set.
     :func:`claim_verdict` reads these cells like :func:`cell_intervals`'."""
     counts = counts_by_run(predictions[predictions["run_id"].isin(set(runs["run_id"]))])
-    rng = np.random.default_rng(seed)
     keys, groups = _cell_groups(runs, {"run_id", "seed", "f1", "low", "high", "position"})
     rows = []
     for key, group in groups:
+        _distinct_seeds(group, key)
+        rng = _cell_rng(seed, key)
         first = group.iloc[0]
         got = []
         for run in group["run_id"]:
@@ -320,10 +357,11 @@ def cell_intervals(pairs: pd.DataFrame, predictions: pd.DataFrame, n_resamples: 
         raise ValueError("a robustness ratio compares a perturbed test set with the regular one: "
                          "pairs on the regular set have none")
     counts = counts_by_run(predictions[predictions["run_id"].isin(set(pairs["run_a"]) | set(pairs["run_b"]))])
-    rng = np.random.default_rng(seed)
     keys, groups = _cell_groups(pairs, {"run_a", "run_b", "seed"})
     rows = []
     for key, group in groups:
+        _distinct_seeds(group, key)
+        rng = _cell_rng(seed, key)
         first = group.iloc[0]
         sides, regular = [], []
         for pair in group.itertuples(index=False):
@@ -385,7 +423,7 @@ def directions(cells: pd.DataFrame, alpha: float = ALPHA, min_seeds: int = MIN_S
         # at least the median of its family's (the claim's cells), a conservative form of the
         # pooled variance of moderated t-tests; the simulation in tests/test_compare.py measures
         # the false-positive rate this gives.
-        floor = float(np.median(f["seed_var"])) if "seed_var" in f else 0.0
+        floor = float(np.nanmedian(f["seed_var"])) if "seed_var" in f else 0.0
         p = [(_t_test(r.difference, r.test_var, max(r.seed_var, floor), int(r.seeds), int(r.n_sentences))[0]
               if "seed_var" in f else r.p) for r in f.itertuples(index=False)]
         # a cell without a p-value (no finite resample: a ratio over a regular set with nothing
@@ -415,8 +453,9 @@ def seed_spread(intervals: pd.DataFrame, keys: Iterable[str]) -> pd.DataFrame:
 def verdict(directions: Iterable[str], expected: str) -> str:
     """The scorecard's rule over the paired intervals of one claim's cells.
 
-    ``directions`` are the ``verdict`` values of :func:`paired_intervals` ("higher", "lower",
-    "no clear difference", "collapsed"); ``expected`` is the direction the claim predicts.
+    ``directions`` are the cells' directions from :func:`directions` ("higher", "lower", "no
+    clear difference", "seeds disagree", "too few seeds", "collapsed"; the last three count as
+    unclear except "collapsed", left out); ``expected`` is the direction the claim predicts.
     Collapsed cells are left out (the caller states how many). Every other cell clearly in the
     expected direction: "holds"; some, the rest unclear: "holds in part"; none clear:
     "cannot tell"; cells clearly against it and none clearly for it: "does not hold"; cells

@@ -13,6 +13,7 @@ A grid file::
     seeds: [0]
     train_size: 1000                               # per language (capped by the corpus)
     epochs: {100: 20, default: 2}                  # epochs by a language's training size
+                                                   # (a list of such budgets: runs for each)
     exposure: equal                                # multilingual: "equal" (each language its own
                                                    # epochs) or "union" (the largest one's for all)
     embedding_pools: [full]                        # incl_embeddings: sparsity over the full
@@ -28,6 +29,7 @@ each run carries the corpora it uses.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -88,6 +90,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 PRESETS["default-union"] = {**PRESETS["default"], "exposure": "union", "monolingual": [], "methods": []}
 PRESETS["default-trimmed"] = {**PRESETS["default"], "monolingual": [], "scopes": ["incl_embeddings"],
                               "embedding_pools": ["trimmed"]}
+
+# Does the default's budget train the dense model to where longer training would take it (the
+# quality floor, book/methods)? English alone, dense and IMP 50%, at 2, 4 and 8 epochs.
+PRESETS["learning-curve"] = {**PRESETS["default"], "languages": ["en"], "monolingual": ["en"], "multilingual": False,
+                             "scopes": ["partial"], "seeds": [0], "epochs": [2, 4, 8]}
 
 PRESETS["extended"] = {**PRESETS["default"], "methods": ["imp", "grad", "l0"], "subnetworks": ["shared", "non_shared"],
                        "sparsities": [0.5, 0.7, 0.9]}
@@ -205,38 +212,39 @@ class Grid:
         settings = [("multilingual", tuple(langs))] if multi else []
         settings += [("monolingual", (code,)) for code in mono]
         out: list[RunConfig] = []
-        for seed in seeds:
-            for setting, train_langs in settings:
-                # each run carries only the corpora it uses: others would change its id
-                used = {n: c for n, c in corpora.items() if n in train_langs or n in vocab_langs}
-                # a mixed-size union trains for the epochs of its largest language
-                probe = RunConfig(languages=train_langs, setting=setting, train_size=train_size,
-                                  corpora={n: c for n, c in used.items() if n in train_langs})
-                size = max((probe.expected_train_size(c) or 0 for c in train_langs), default=0) or None
-                run_epochs = float(_by_size(epochs, size, "epochs"))
-                own: dict[str, float] = {}
-                if exposure == "equal" and setting == "multilingual":
-                    # each language its own epochs; the union's epoch is the smallest of them
-                    own = {c: float(_by_size(epochs, probe.expected_train_size(c), "epochs")) for c in train_langs}
-                    run_epochs = min(own.values())
-                    own = {c: e for c, e in own.items() if e != run_epochs}
-                common = dict(
-                    s, setting=setting, languages=train_langs, seed=seed, train_size=train_size,
-                    epochs=run_epochs, language_epochs=own,
-                    batch_size=int(_by_size(batch_size, size, "batch_size")), vocab_languages=vocab_langs,
-                    corpora=used,
-                )
-                out.append(RunConfig(method="dense", sparsity=0.0, **common))
-                for method in methods:
-                    # structured methods remove heads and FFN units: the encoder scope only
-                    for scope in (["partial"] if method in STRUCTURED else scopes):
-                        for sparsity in sparsities:
-                            # one subnetwork per language: gradient pruning of the union only
-                            for sub in (subnetworks if method == "grad" and setting == "multilingual" else ["shared"]):
-                                # the embeddings' pool: only where embeddings are pruned
-                                for pool in (pools if scope == "incl_embeddings" else ["full"]):
-                                    out.append(RunConfig(method=method, scope=scope, sparsity=float(sparsity),
-                                                         subnetworks=sub, embedding_pool=pool, **common))
+        # a list of epoch budgets (a learning curve) makes the product once per budget
+        budgets = epochs if isinstance(epochs, list) else [epochs]
+        for seed, budget, (setting, train_langs) in itertools.product(seeds, budgets, settings):
+            # each run carries only the corpora it uses: others would change its id
+            used = {n: c for n, c in corpora.items() if n in train_langs or n in vocab_langs}
+            # a mixed-size union trains for the epochs of its largest language
+            probe = RunConfig(languages=train_langs, setting=setting, train_size=train_size,
+                              corpora={n: c for n, c in used.items() if n in train_langs})
+            size = max((probe.expected_train_size(c) or 0 for c in train_langs), default=0) or None
+            run_epochs = float(_by_size(budget, size, "epochs"))
+            own: dict[str, float] = {}
+            if exposure == "equal" and setting == "multilingual":
+                # each language its own epochs; the union's epoch is the smallest of them
+                own = {c: float(_by_size(budget, probe.expected_train_size(c), "epochs")) for c in train_langs}
+                run_epochs = min(own.values())
+                own = {c: e for c, e in own.items() if e != run_epochs}
+            common = dict(
+                s, setting=setting, languages=train_langs, seed=seed, train_size=train_size,
+                epochs=run_epochs, language_epochs=own,
+                batch_size=int(_by_size(batch_size, size, "batch_size")), vocab_languages=vocab_langs,
+                corpora=used,
+            )
+            out.append(RunConfig(method="dense", sparsity=0.0, **common))
+            for method in methods:
+                # structured methods remove heads and FFN units: the encoder scope only
+                for scope in (["partial"] if method in STRUCTURED else scopes):
+                    for sparsity in sparsities:
+                        # one subnetwork per language: gradient pruning of the union only
+                        for sub in (subnetworks if method == "grad" and setting == "multilingual" else ["shared"]):
+                            # the embeddings' pool: only where embeddings are pruned
+                            for pool in (pools if scope == "incl_embeddings" else ["full"]):
+                                out.append(RunConfig(method=method, scope=scope, sparsity=float(sparsity),
+                                                     subnetworks=sub, embedding_pool=pool, **common))
         ids = [c.run_id for c in out]
         if len(set(ids)) != len(ids):
             raise ConfigError(f"grid {self.name}: two runs have the same parameters")
