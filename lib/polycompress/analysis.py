@@ -72,13 +72,15 @@ def load_predictions(path: Path | str | None = None) -> pd.DataFrame:
 
 def load_embedding_rows(path: Path | str | None = None, results: pd.DataFrame | None = None) -> pd.DataFrame:
     """Share of each language's embedding rows zeroed per run (:mod:`polycompress.pruning.rows`),
-    with the run's setting, method, scope and sparsity and the language's script and family."""
+    with the run's setting, method, scope and sparsity and the language's script and family, for
+    the runs of ``results`` (default :func:`load_results`, which keeps one embedding pool)."""
     rows = _grid_table("embedding_rows.parquet", path)
     results = load_results() if results is None else results
     keep = ["run_id", "setting", "method", "scope", "target_sparsity", "seed"]
     keep += ["embedding_pool"] if "embedding_pool" in results else []
     runs = results.drop_duplicates("run_id")[keep]
-    return _with_language_facts(rows.merge(runs, on="run_id", how="left", validate="many_to_one"))
+    # the runs of ``results`` only: rows of runs it leaves out (another embedding pool) go too
+    return _with_language_facts(rows.merge(runs, on="run_id", how="inner", validate="many_to_one"))
 
 
 def corpus_overlap(codes: list[str]) -> pd.DataFrame:
