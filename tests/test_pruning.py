@@ -162,3 +162,19 @@ def test_outside_rows_must_fit():
         MagnitudePruner(model, Schedule(0, 0, 1, 0.5), "incl_embeddings", outside={"word_embeddings.weight": torch.ones(5, 8)})
     with pytest.raises(ValueError, match="match 0 tensors"):
         MagnitudePruner(model, Schedule(0, 0, 1, 0.5), "partial", outside={"word_embeddings.weight": torch.ones(5, 32)})
+
+
+def test_kth_smallest_is_exact_on_the_bracketed_path():
+    """The sampled bracket (used on embedding-sized tensors) gives np.partition's answer, ties
+    and a block of zeros included; ``sample`` small here so 100k values take that path."""
+    import numpy as np
+
+    from polycompress.pruning.magnitude import kth_smallest
+
+    rng = np.random.default_rng(0)
+    x = np.round(np.abs(rng.standard_normal(100_000)), 2).astype(np.float32)
+    x[:20_000] = 0.0
+    for k in (1, 19_999, 20_000, 20_001, 50_000, 99_999, 100_000):
+        assert kth_smallest(x, k, sample=1_000) == np.partition(x, k - 1)[k - 1], k
+    with pytest.raises(ValueError, match="outside"):
+        kth_smallest(x, 0)

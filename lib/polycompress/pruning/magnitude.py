@@ -54,6 +54,36 @@ def scope_parameters(model: nn.Module, scope: str) -> dict[str, nn.Parameter]:
     return out
 
 
+def kth_smallest(x: np.ndarray, k: int, sample: int = 1_000_000) -> float:
+    """The ``k``-th smallest value of ``x`` (1-based), exactly.
+
+    For large ``x`` (a full embedding matrix: 96M entries) a strided sample of about ``sample``
+    values brackets the answer, one pass counts the values below the bracket, and only the few
+    inside it are partitioned: about 0.2 s instead of 0.8 s for ``np.partition`` of everything
+    (one CPU thread). Where the bracket misses (it cannot for a sample of the same distribution,
+    but nothing depends on that) the whole array is partitioned.
+    """
+    n = x.size
+    if not 1 <= k <= n:
+        raise ValueError(f"k = {k} outside 1..{n}")
+    if n < 4 * sample:
+        return np.partition(x.reshape(-1), k - 1)[k - 1]
+    flat = x.reshape(-1)
+    probe = flat[:: n // sample]
+    m = probe.size
+    margin = max(int(0.002 * m), 50)  # quantile error of a 1M sample is ~0.05%: 4x that, or 50 values
+    i = k * m // n
+    lo_i, hi_i = max(i - margin, 0), min(i + margin, m - 1)
+    part = np.partition(probe, [lo_i, hi_i])
+    lo, hi = part[lo_i], part[hi_i]
+    below = int(np.count_nonzero(flat < lo))
+    band = flat[(flat >= lo) & (flat <= hi)]
+    r = k - below
+    if not 1 <= r <= band.size:
+        return np.partition(flat, k - 1)[k - 1]
+    return np.partition(band, r - 1)[r - 1]
+
+
 def _keep_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     """Boolean mask (flat) keeping the ``n - round(sparsity * n)`` largest scores; among scores
     equal to the threshold the later positions are kept.
@@ -69,7 +99,7 @@ def _keep_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     if n_prune == 0:
         return torch.ones(n, dtype=torch.bool, device=flat.device)
     if flat.device.type == "cpu" and flat.dtype in (torch.float32, torch.float64):
-        threshold = torch.as_tensor(np.partition(flat.numpy(), n_prune - 1)[n_prune - 1])
+        threshold = torch.as_tensor(kth_smallest(flat.numpy(), n_prune))
     else:
         threshold = flat.kthvalue(n_prune).values
     keep = flat > threshold
