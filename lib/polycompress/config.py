@@ -35,7 +35,7 @@ SUBNETWORKS = ("shared", "non_shared")
 #: which rows the embedding sparsity of ``incl_embeddings`` is taken over when the vocabulary is
 #: trimmed: "full", the model's whole word-embedding matrix as in the paper (rows no sentence of
 #: the run uses are ranked too, though only the trimmed rows are trained); "trimmed", only the
-#: rows kept (the harsher, older reading: 50% of the used rows)
+#: rows kept (the older reading: exactly the target share of the used rows)
 EMBEDDING_POOLS = ("full", "trimmed")
 #: keys of :meth:`RunConfig.canonical` that are derived, not parameters (a notebook does not take them)
 DERIVED_KEYS = ("engine_version", "method_version", "donors")
