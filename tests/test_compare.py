@@ -344,3 +344,29 @@ def test_a_cells_interval_does_not_depend_on_the_other_cells_and_a_seed_counts_o
         compare.cell_intervals(pd.concat([pairs, pairs]), predictions, n_resamples=50)
     with pytest.raises(ValueError, match="appear more than once"):
         compare.dense_pairs(pd.concat([results, results]))
+
+
+def test_exposure_cells_compare_each_union_with_the_same_monolingual_models():
+    """Claim-1 cells twice: the grid's multilingual model (equal exposure) and the union one,
+    each against the grid's monolingual model; a seed's difference is F1(multi) - F1(mono)."""
+    from polycompress import analysis
+
+    base = {"train_languages": "yo", "language": "yo", "method": "dense", "scope": "none", "subnetworks": "shared",
+            "target_sparsity": 0.0, "test_set": "regular"}
+    rows, preds = [], []
+    for seed in (0, 1, 2):
+        for run, setting, pred in (("mono", "monolingual", WORSE), ("equal", "multilingual", GOLD),
+                                   ("union", "multilingual", WORSE)):
+            run_id = f"{run}{seed}"
+            rows.append({**base, "run_id": run_id, "setting": setting, "seed": seed, "f1": f1_score(GOLD, pred),
+                         "train_languages": "yo" if setting == "monolingual" else "yo,sw"})
+            preds += [{"run_id": run_id, "language": "yo", "test_set": "regular", "sentence": k, "gold": g, "pred": p}
+                      for k, (g, p) in enumerate(zip(GOLD * 20, pred * 20))]
+    table, predictions = pd.DataFrame(rows), pd.DataFrame(preds)
+    grid = table[table["run_id"].str.match("mono|equal")]
+    union = table[table["run_id"].str.startswith("union")]
+    cells = analysis.exposure_cells(grid, predictions[predictions["run_id"].str.match("mono|equal")], union,
+                                    predictions[predictions["run_id"].str.startswith("union")]).set_index("exposure")
+    assert list(cells.index) == ["equal", "union"] and (cells["seeds"] == 3).all()
+    assert cells.loc["equal", "difference"] == pytest.approx(1.0 - f1_score(GOLD, WORSE))
+    assert cells.loc["union", "difference"] == pytest.approx(0.0)
