@@ -4,6 +4,7 @@ itself so that run ids (which name the donors) need no corpus library."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from . import languages
@@ -46,8 +47,17 @@ def available_languages(root: Path | None = None) -> list[str]:
     return found + sorted(beyond)
 
 
-_AVAILABLE: dict[tuple[str, str], list[str]] = {}  # (source, mirror) -> available_languages()
-_DONORS: dict[tuple[str, str, str], dict[str, list[str]]] = {}  # (source, mirror, code) -> scope -> donors
+@lru_cache(maxsize=None)
+def _donors(source: tuple[str, str], code: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(scope, donors) of ``code``'s in-script and in-family sets, given ``source`` (what
+    :func:`run_donors` names the data source by): cached, a grid asks once per run."""
+    available = [] if source[0] == "missing" else _available(source)
+    return tuple((s, tuple(donor_languages(code, s, available))) for s in SCOPES if s != "in_language")
+
+
+@lru_cache(maxsize=None)
+def _available(source: tuple[str, str]) -> list[str]:
+    return available_languages()
 
 
 def run_donors(codes: tuple[str, ...] | list[str]) -> dict[str, dict[str, list[str]]]:
@@ -55,19 +65,11 @@ def run_donors(codes: tuple[str, ...] | list[str]) -> dict[str, dict[str, list[s
     in-language sets' donor is the language itself), given the languages the data source holds
     now: code -> scope -> codes. A run's id includes them (RunConfig.canonical), so a mirror with
     other languages makes other runs rather than mixing perturbed sets under one id."""
-    source = default_source()
     try:
-        key = (source, str(data_root()) if source == "mirror" else "")
+        source = (default_source(), str(data_root()) if default_source() == "mirror" else "")
     except SettingError:  # no mirror where one is named: no run can load data, ids are only planned
-        key = ("missing", "")
-        _AVAILABLE[key] = []
-    if key not in _AVAILABLE:
-        _AVAILABLE[key] = available_languages()
-    available = _AVAILABLE[key]
-    for c in codes:  # a grid asks for the same languages once per run
-        if (*key, c) not in _DONORS:
-            _DONORS[(*key, c)] = {s: donor_languages(c, s, available) for s in SCOPES if s != "in_language"}
-    return {c: {s: list(d) for s, d in _DONORS[(*key, c)].items()} for c in codes}
+        source = ("missing", "")
+    return {c: {s: list(d) for s, d in _donors(source, c)} for c in codes}
 
 
 def group(lang: languages.Language) -> str:
