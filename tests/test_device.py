@@ -7,15 +7,23 @@ import copy
 import pytest
 import torch
 
-from polycompress.config import RunConfig
+from polycompress.config import ConfigError, RunConfig
 from polycompress.pruning import L0Pruner, Schedule
-from polycompress.training import IGNORE, Encoded, autocast, precision_for, predict, resolve_device, train
+from polycompress.training import IGNORE, Encoded, autocast, check_precision, predict, resolve_device, train
 
 from test_training import toy_data
 
 
-def test_devices_resolve_and_cpu_computes_in_float32():
-    assert resolve_device("cpu") == "cpu" and precision_for("cpu") == "fp32"
+def test_devices_resolve_and_precision_is_the_config_s():
+    assert resolve_device("cpu") == "cpu" and RunConfig().precision == "fp32"
+    # a config's precision is part of its run id; fp32 (the default) leaves older ids as they were
+    assert "precision" not in RunConfig().canonical()
+    assert RunConfig(precision="bf16").run_id != RunConfig().run_id
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        RunConfig(precision="fp8")
+    assert check_precision("cpu", "fp32") is None
+    with pytest.raises(ValueError, match="fp16' is for CUDA"):
+        check_precision("cpu", "fp16")
     assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(ValueError, match="device must be one of"):
         resolve_device("tpu")

@@ -6,9 +6,11 @@ torch thread, as a Ray task with one CPU runs. What may change results is listed
 ("Reproducibility"): the thread count, the CPU kind and the torch version.
 """
 
+import dataclasses
 import json
 
 import pandas as pd
+import pytest
 
 from polycompress.config import RunConfig
 from polycompress.runner import Execution, execute_run, run_dir
@@ -18,13 +20,16 @@ CONFIG = RunConfig(languages=("sw",), setting="monolingual", vocab_languages=("s
                    epochs=2.0, batch_size=8, max_length=32, learning_rate=2e-4, method="imp", sparsity=0.5)
 
 
-def test_the_same_run_twice_gives_identical_predictions_and_f1(real_mirror, e5_folder, tmp_path):
+# fp32, and bf16 autocast (the default study's arithmetic: oneDNN's bf16 kernels are as deterministic)
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_same_run_twice_gives_identical_predictions_and_f1(real_mirror, e5_folder, tmp_path, precision):
+    config = dataclasses.replace(CONFIG, precision=precision)
     execution = Execution(device="cpu", threads=1, stream=False)
     folders = []
     for name in ("a", "b"):
-        outcome = execute_run(CONFIG, tmp_path / name, execution)
+        outcome = execute_run(config, tmp_path / name, execution)
         assert outcome.status == "ran", outcome.error
-        folders.append(run_dir(tmp_path / name, CONFIG))
+        folders.append(run_dir(tmp_path / name, config))
     a, b = (pd.read_parquet(f / "rows.parquet") for f in folders)
     assert a["f1"].max() > 0  # something was learned: equal predictions are not all "O"
     pd.testing.assert_frame_equal(a, b)  # every metric, every language and test set
@@ -33,4 +38,5 @@ def test_the_same_run_twice_gives_identical_predictions_and_f1(real_mirror, e5_f
     assert len(losses[0]) == 32 and losses[0] == losses[1]
     for f in folders:
         record = json.loads((f / "done.json").read_text())
-        assert record["torch_threads"] == 1 and record["device"] == "cpu" and record["precision"] == "fp32"
+        assert record["torch_threads"] == 1 and record["device"] == "cpu" and record["precision"] == precision
+    assert set(a["arithmetic"]) == {precision}

@@ -37,6 +37,8 @@ SUBNETWORKS = ("shared", "non_shared")
 #: the run uses are ranked too, though only the trimmed rows are trained); "trimmed", only the
 #: rows kept (the older reading: exactly the target share of the used rows)
 EMBEDDING_POOLS = ("full", "trimmed")
+#: the arithmetic of a run's passes (RunConfig.precision; polycompress.training.autocast)
+PRECISIONS = ("fp32", "bf16", "fp16")
 #: keys of :meth:`RunConfig.canonical` that are derived, not parameters (a notebook does not take them)
 DERIVED_KEYS = ("engine_version", "method_version", "donors")
 
@@ -45,6 +47,7 @@ DERIVED_KEYS = ("engine_version", "method_version", "donors")
 LATER_COLUMNS = {
     "subnetworks": "shared",  # only shared structures existed before non-shared runs
     "device": "cpu",  # the engine had no other device before the column
+    "arithmetic": "fp32",  # RunConfig.precision ("precision" is seqeval's column); fp32 before it
 }
 
 
@@ -105,6 +108,11 @@ class RunConfig:
     # incl_embeddings with a trimmed vocabulary: the embedding sparsity is over the full matrix
     # ("full", as in the paper) or over the trimmed rows only ("trimmed"); see EMBEDDING_POOLS
     embedding_pool: str = "full"
+    # the arithmetic of the forward and backward passes: "fp32", or autocast to "bf16" (any
+    # device; on a CPU fast only where it has bf16 instructions) or "fp16" (CUDA only, with loss
+    # scaling). Weights, gradients' accumulation, the optimizer and the pruning masks stay in
+    # float32 either way. Part of the run id: it changes more than the last bits
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "languages", tuple(self.languages))
@@ -166,6 +174,8 @@ class RunConfig:
             # is what full-vocabulary training leaves them at only without weight decay
             fail("embedding_pool 'full' with a trimmed vocabulary needs weight_decay 0: the rows no sentence "
                  "uses stay at their pre-trained values only then; use embedding_pool 'trimmed' or no vocab_languages")
+        if self.precision not in PRECISIONS:
+            fail(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
         if self.granularity not in GRANULARITIES:
             fail(f"granularity must be one of {GRANULARITIES}, not {self.granularity!r}")
         if self.schedule not in SCHEDULES:
@@ -216,6 +226,8 @@ class RunConfig:
             del d["language_epochs"]
         if not self.unseen_mentions:  # likewise
             del d["unseen_mentions"]
+        if self.precision == "fp32":  # added after runs existed: at its default, their ids hold
+            del d["precision"]
         if not self.pools_embeddings():  # it changes nothing then: not part of the run
             del d["embedding_pool"]
         if self.corpora:  # options and the files' fingerprint; the folder's path is not the run

@@ -19,6 +19,7 @@ import os
 import shutil
 import time
 import uuid
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from .pruning.subnetworks import LanguageGradientPruner
 from .pruning.rows import language_rows, mention_words
 from .settings import cache_root
 from .training import (
-    Encoded, collate, encode, precision_for, predict, resolve_device, to_device, total_steps, train,
+    Encoded, collate, encode, check_precision, predict, resolve_device, to_device, total_steps, train,
 )
 
 DATA_SEED = 0  # sub-samples are the same for every seed and method: comparisons are paired
@@ -55,6 +56,7 @@ RESULT_COLUMNS = [
     "target_sparsity", "achieved_sparsity", "seed", "test_set", "f1", "precision", "recall", "n_sentences",
     "n_mentions", "f1_PER", "f1_ORG", "f1_LOC", "entity_overlap_unique", "entity_overlap_occurrences",
     "sparsity_share_of_all", "train_size", "epochs", "words_unscored", "test_set_note", "donor_languages", "device",
+    "arithmetic",  # RunConfig.precision, the passes' arithmetic (not seqeval's precision)
 ]
 TEST_SETS = ("regular", *SCOPES)
 
@@ -195,7 +197,10 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
     out_dir = Path(out_dir)
     (out_dir / "done.json").unlink(missing_ok=True)
     device = resolve_device(device)  # fails before any data loads
-    precision = precision_for(device)
+    precision = config.precision
+    warning = check_precision(device, precision)  # fails before any data loads
+    if warning:
+        warnings.warn(warning, stacklevel=2)
     if threads is not None:
         if threads < 1:
             raise ValueError(f"threads must be a positive number of threads or None, got {threads}")
@@ -274,6 +279,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
                 "achieved_sparsity": pruner.achieved(code) if non_shared else report.achieved, "seed": config.seed,
                 "test_set": test_name, "sparsity_share_of_all": report.share_of_all,
                 "train_size": len(train_sets[code]), "epochs": config.epochs * config.repeats(code), "device": device,
+                "arithmetic": precision,
             }
             common["donor_languages"] = " ".join(donors[code].get(test_name, [] if test_name == "regular" else [code]))
             test = test_sets[code].get(test_name)

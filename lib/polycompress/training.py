@@ -5,11 +5,11 @@ the loss (as in Hugging Face's ``run_ner.py``). Batches group sentences of simil
 (within shuffled windows of 50 batches) because padding, not arithmetic, dominates the cost
 of short NER sentences on a CPU.
 
-Device and precision: on a CPU everything runs in float32, as it always has. On CUDA the
-forward passes run under autocast, in bfloat16 where the GPU supports it (Ampere and later) and
-otherwise in float16 with a gradient scaler (:func:`precision_for`). The CUDA path is untested
-here (no GPU on this machine); the float16 and bfloat16 branches are exercised on the CPU by
-``tests/test_device.py``.
+Device and precision: a run's ``precision`` (part of its config) says how its passes compute:
+float32, or under autocast in bfloat16 (CPU or GPU) or float16 (CUDA, with a gradient scaler).
+Weights, the optimizer's state and the pruning masks stay float32. :func:`check_precision`
+refuses what a device cannot do. The CUDA path is untested here (no GPU on this machine); the
+float16 and bfloat16 branches are exercised on the CPU by ``tests/test_device.py``.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .config import PRECISIONS
+
 IGNORE = -100
 GROUP_WINDOW = 50  # batches per window within which sentences are sorted by length
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def resolve_device(device: str) -> str:
@@ -43,12 +44,31 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def precision_for(device: str) -> str:
-    """The arithmetic a run uses on ``device``: fp32 on a CPU (results as before devices existed),
-    bf16 on a GPU that has it, else fp16 (which needs loss scaling, see :func:`train`)."""
+def check_precision(device: str, precision: str) -> str | None:
+    """Fail if ``device`` cannot compute in ``precision``; return a warning where it can, but
+    slowly (bf16 on a CPU without bf16 instructions: oneDNN emulates it, slower than fp32).
+
+    fp16 is refused on a CPU: autocast would run it, but without a reason to (no speed, less
+    range than bf16). A GPU without bf16 (before Ampere) is refused bf16 rather than silently
+    given fp16, since the precision is part of the run id."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     if device == "cpu":
-        return "fp32"
-    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        if precision == "fp16":
+            raise ValueError("precision 'fp16' is for CUDA; on a CPU use 'bf16' or 'fp32'")
+        if precision == "bf16" and not native_bf16():
+            return ("precision 'bf16' on a CPU without bf16 instructions (avx512_bf16 or AMX): "
+                    "emulated, slower than fp32; the results are the same arithmetic")
+    elif precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise ValueError(f"this GPU ({torch.cuda.get_device_name()}) has no bf16: use precision 'fp16' or 'fp32'")
+    return None
+
+
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (avx512_bf16 or AMX tiles): where it does, a
+    bf16 GEMM measured 4.6x the fp32 one here (benchmarks/train_speed.py)."""
+    cpu = torch.cpu
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
 def autocast(device: str, precision: str) -> contextlib.AbstractContextManager:
@@ -182,7 +202,7 @@ def train(
     its forward pass (per-language subnetworks hook in there).
 
     ``device`` is where ``model`` already is; batches are moved there. ``precision`` (see
-    :func:`precision_for`) puts the forward pass and loss under autocast; with fp16 the loss is
+    :func:`check_precision`) puts the forward pass and loss under autocast; with fp16 the loss is
     scaled so that small gradients do not underflow. ``extra_optimizers`` are the ones that
     ``after_step`` steps itself (the L0 gates'): with fp16 their gradients are unscaled too, and
     dropped for a step whose gradients overflowed, as the scaler skips the main optimizer then.
