@@ -39,7 +39,18 @@ def test_paper_preset_is_the_papers_design():
     assert {(r.learning_rate, r.epochs, r.max_length, r.schedule) for r in runs} == {(7e-5, 60.0, 512, "paper")}
     assert {r.batch_size for r in runs if r.languages == ("yo",)} == {8}
     assert {r.batch_size for r in runs if r.languages == ("en",)} == {16}
+    assert {r.batch_size for r in multi} == {16}  # the union's size (not its largest language's)
     assert all(r.model == "bert-base-multilingual-cased" for r in runs)
+
+
+def test_a_multilingual_run_takes_the_batch_of_its_union_s_size(tmp_path):
+    """batch_size by size: a language alone by its own size, a union by the sum of its languages'
+    (1,000 + 100 sentences here: no entry, so the default), not by its largest language's."""
+    path = tmp_path / "g.yaml"
+    path.write_text("languages: [sw, yo]\nmonolingual: [sw, yo]\nmethods: []\nscopes: [partial]\nsparsities: []\n"
+                    "seeds: [0]\nepochs: {default: 1}\ntrain_size: 1000\nbatch_size: {100: 4, 1000: 8, default: 32}\n")
+    sizes = {(r.setting, r.languages): r.batch_size for r in load_grid(str(path)).runs()}
+    assert sizes == {("multilingual", ("sw", "yo")): 32, ("monolingual", ("sw",)): 8, ("monolingual", ("yo",)): 4}
 
 
 def test_yaml_grid(tmp_path):

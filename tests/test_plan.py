@@ -51,8 +51,9 @@ def test_default_steps_match_the_readme(capsys):
     multi = [p for p in plans if p.config.setting == "multilingual"]
     # equal exposure: 5 x 1,000 sentences + jv, my, yo's 100 ten times each = 8,000, batch 32, 2 epochs (README)
     assert {p.steps for p in multi} == {500}
-    # yo alone: its 100 sentences for 20 epochs (the grid's epochs for 100-sentence languages)
-    assert {p.steps for p in plans if p.config.languages == ("yo",)} == {math.ceil(100 / 32) * 20}
+    # yo alone: its 100 sentences for 20 epochs (the grid's epochs for 100-sentence languages), batch 8
+    assert {p.steps for p in plans if p.config.languages == ("yo",)} == {math.ceil(100 / 8) * 20}
+    assert {p.steps for p in plans if p.config.languages == ("en",)} == {math.ceil(1000 / 8) * 2}
 
 
 def test_a_bad_key_fails_with_the_key_and_its_line(capsys, tmp_path):
@@ -99,6 +100,6 @@ def test_the_cpu_figures_give_back_the_measured_default_grid():
     from polycompress.grid import PRESETS, Grid
 
     then = {**PRESETS["default"], "monolingual": ["yo", "sw", "en"], "sparsities": [0.5, 0.9], "seeds": [0],
-            "exposure": "union"}
+            "exposure": "union", "batch_size": 32, "precision": "fp32"}
     plans = plan.plan_runs(Grid("default-2026-11-22", then).runs())
     assert sum(p.cpu_seconds() for p in plans) == pytest.approx(44 * 60 + 14, rel=0.05)

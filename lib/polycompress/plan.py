@@ -9,7 +9,7 @@ size, as :func:`polycompress.training.total_steps` counts them), and time from t
 per-run figures below. They are estimates of the order of magnitude, not promises:
 
 - **Here** (:data:`CPU_SECONDS_PER_STEP_SENTENCE` and the two overheads) the figures were
-  measured on this project's 2-core CPU (AMD Zen3, fp32, 2 threads, e5-small with the trimmed
+  measured on this project's 2-core CPU (AMD EPYC, fp32 and bf16, e5-small with the trimmed
   vocabulary; see the comment above them); a run's training time scales with its batch size and,
   through padding, with its sentences' length, and the structured methods (``grad``, ``l0``)
   measure importance or train gates on top, so their runs take longer than the estimate. Runs
@@ -30,7 +30,7 @@ from .config import RunConfig
 from .grid import Grid
 from .training import total_steps
 
-# The CPU figures: measured on this project's 2-core CPU (AMD Zen3, 2 threads, fp32, e5-small with
+# The CPU figures: measured on this project's 2-core CPU (AMD EPYC, 2 threads, fp32, e5-small with
 # the vocabulary trimmed to the grid's languages, PAN-X sentences cut at 128 pieces) on an idle
 # machine, as the README reports them: one optimizer step of 32 sentences 0.7 s (done.json's
 # train_seconds / steps), and the default grid's 20 runs 44 min 14 s in all (engine version 2).
@@ -42,6 +42,18 @@ from .training import total_steps
 # work on 2026-11-23 took 2.7 s a step.
 #: Training seconds per sentence of an optimizer step (a step of batch B costs B times this).
 CPU_SECONDS_PER_STEP_SENTENCE = 0.7 / 32
+# bf16 autocast (RunConfig.precision) on a CPU with bf16 instructions (this project's AMD EPYC has
+# avx512_bf16): measured on 2026-11-25 with two runs side by side (one thread each), as `make
+# grid` runs them: monolingual runs at batch 8 took 0.19-0.22 s a step (done.json: train_seconds /
+# steps, 250-260 steps), of which the optimizer and the masks' upkeep take about 0.07 s whatever
+# the batch; one forward + backward of 32 sentences took 0.56 s against 1.14 s in fp32, and a
+# forward pass of 64 test sentences 0.28 s against 0.82 s (the same model, one thread).
+#: bf16: seconds per optimizer step, whatever its batch (optimizer, masks, the loop)
+CPU_BF16_SECONDS_PER_STEP = 0.07
+#: bf16: seconds per sentence of an optimizer step, on top of the per-step figure
+CPU_BF16_SECONDS_PER_STEP_SENTENCE = (0.207 - 0.07) / 8
+#: bf16: the fp32 evaluation figure scaled by the measured forward-pass ratio (0.28 / 0.82)
+CPU_BF16_EVAL_FACTOR = 0.28 / 0.82
 #: Seconds a run spends outside training and evaluation (kernel start, imports, loading the
 #: corpora and the model).
 CPU_SECONDS_PER_RUN = 20.0
@@ -78,8 +90,13 @@ class RunPlan:
         is left out when the test sets' sizes are unknown (``eval_size`` None)."""
         if self.steps is None:
             return None
-        train = self.steps * self.config.batch_size * CPU_SECONDS_PER_STEP_SENTENCE
-        return CPU_SECONDS_PER_RUN + train + (self.test_sentences or 0) * CPU_SECONDS_PER_TEST_SENTENCE
+        evaluation = (self.test_sentences or 0) * CPU_SECONDS_PER_TEST_SENTENCE
+        if self.config.precision == "bf16":
+            train = self.steps * (CPU_BF16_SECONDS_PER_STEP + self.config.batch_size * CPU_BF16_SECONDS_PER_STEP_SENTENCE)
+            evaluation *= CPU_BF16_EVAL_FACTOR
+        else:
+            train = self.steps * self.config.batch_size * CPU_SECONDS_PER_STEP_SENTENCE
+        return CPU_SECONDS_PER_RUN + train + evaluation
 
     def gpu_seconds(self) -> float | None:
         """Assumed seconds of training on one GPU (:data:`GPU_SECONDS_PER_STEP`), evaluation left out."""
@@ -147,7 +164,8 @@ def plan_text(grid: Grid, configs: list[RunConfig], out: Path | None = None) -> 
     if here:
         lines.append(f"estimated wall time here of the {len(here)} pending {CPU_MODEL} runs, one after another: "
                      f"{_duration(sum(p.cpu_seconds() for p in here))} "
-                     f"({CPU_SECONDS_PER_STEP_SENTENCE * 32:.2f} s per optimizer step of 32 sentences, "
+                     f"({CPU_SECONDS_PER_STEP_SENTENCE * 32:.2f} s per optimizer step of 32 sentences in fp32, "
+                     f"{CPU_BF16_SECONDS_PER_STEP + 32 * CPU_BF16_SECONDS_PER_STEP_SENTENCE:.2f} s in bf16, "
                      f"{CPU_SECONDS_PER_RUN:.0f} s per run to start and load, {CPU_SECONDS_PER_TEST_SENTENCE * 1000:.0f} ms "
                      f"per test sentence: measured on this project's 2-core CPU; see polycompress.plan)")
         if any(p.test_sentences is None for p in here):
