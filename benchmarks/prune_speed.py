@@ -7,8 +7,11 @@ Models: the dense model and one model per pruned shape the grid's finished runs 
 
 - IMP (each scope and sparsity of the grid): magnitude masks over the scope at the run's target,
   kept dense in memory, as IMP leaves them (zeros, not a smaller model);
+- post-training quantizations the runs scored (``quantizations``): the dense model quantized
+  (:mod:`polycompress.compress.quantization`); its speed is the method's, not the run's weights'
+  (an int8 kernel's time does not depend on the values; LLM.int8's outlier columns do, a little);
 - structured runs with one shared structure (``grad``, ``l0``): the run's kept heads and FFN units
-  per layer (its ``structure.json``) physically removed (:mod:`polycompress.pruning.compact`);
+  per layer (its ``structure.json``) physically removed (:mod:`polycompress.compress.pruning.compact`);
   one run per method and sparsity, the multilingual one where the grid has it.
 
 A run keeps its scores, not its weights, so each model is rebuilt on the run's own base model
@@ -76,6 +79,11 @@ def grid_models(grid: Path) -> tuple[str, list[dict]]:
     for (scope, sparsity), part in imp.groupby(["scope", "sparsity"]):
         specs.append({"model": f"imp {scope} (masked)", "method": "imp", "scope": scope, "sparsity": float(sparsity),
                       "runs": sorted(part["run_id"])})
+    # post-training quantizations the grid's runs scored: the dense model quantized each way
+    asked = table["quantizations"].dropna() if "quantizations" in table else pd.Series([], dtype=object)
+    for method in sorted({q for qs in asked for q in qs}):
+        specs.append({"model": f"dense, {method}", "method": "dense", "scope": "none", "sparsity": 0.0,
+                      "runs": [], "quantization": method})
     shared = table[table["method"].isin(["grad", "l0"]) & (table.get("subnetworks", "shared") != "non_shared")]
     for (method, sparsity), part in shared.groupby(["method", "sparsity"]):
         multi = part[part["setting"] == "multilingual"]
@@ -109,12 +117,17 @@ def head(data: Encoded, n: int) -> Encoded:
 def build(spec: dict, base, test, pad_id: int) -> tuple[torch.nn.Module, dict | None]:
     """The model of ``spec`` on ``base`` (left unchanged), and for a removed structure the check
     that it predicts what its masked twin predicts."""
-    from polycompress.pruning import derived_schedule
-    from polycompress.pruning.compact import compact
-    from polycompress.pruning.magnitude import MagnitudePruner
-    from polycompress.pruning.structured import Structure, pruned_share, structure_masks
+    from polycompress.compress.pruning import derived_schedule
+    from polycompress.compress.pruning.compact import compact
+    from polycompress.compress.pruning.magnitude import MagnitudePruner
+    from polycompress.compress.pruning.structured import Structure, pruned_share, structure_masks
     from polycompress.training import predict
 
+    if spec.get("quantization"):
+        from polycompress.compress.quantization import quantize
+
+        # an unavailable method stops the benchmark with the library's reason: no row without a time
+        return quantize(base, spec["quantization"]), None
     model = copy.deepcopy(base)
     if spec["method"] == "dense":
         return model, None
@@ -165,10 +178,19 @@ def throughput(model, data, pad_id: int) -> float:
 
 
 def sizes(model) -> tuple[int, int, int]:
-    """(parameters, bytes of model.safetensors, bytes gzip-compressed)."""
-    with tempfile.TemporaryDirectory() as d:
-        model.save_pretrained(d)
-        raw = (Path(d) / "model.safetensors").read_bytes()
+    """(parameters, bytes of the saved weights, bytes gzip-compressed): model.safetensors, or for
+    a dynamic-quantized model (whose packed int8 weights safetensors cannot hold) the bytes of
+    ``torch.save(state_dict)`` (:func:`polycompress.compress.quantization.saved_bytes`)."""
+    import io
+
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            model.save_pretrained(d)
+            raw = (Path(d) / "model.safetensors").read_bytes()
+    except Exception:  # torch.ao's packed parameters
+        buffer = io.BytesIO()
+        torch.save(model.state_dict(), buffer)
+        raw = buffer.getvalue()
     return sum(p.numel() for p in model.parameters()), len(raw), len(gzip.compress(raw, compresslevel=6))
 
 
@@ -195,6 +217,7 @@ def measure(models: list[tuple[dict, torch.nn.Module]], test, pad_id: int, repea
         params, size, gz = sizes(model)
         rows.append({
             "model": spec["model"], "method": spec["method"], "scope": spec["scope"], "sparsity": spec["sparsity"],
+            "quantization": spec.get("quantization", "none"),
             "runs": spec["runs"], "parameters": params, "safetensors_MB": size / 1e6, "gzip_MB": gz / 1e6,
             "latency_ms_batch1": {k: 1e3 * v for k, v in spread(lat[i]).items()},
             "sentences_per_s_batch32": spread(thr[i]),

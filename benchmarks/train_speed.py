@@ -12,7 +12,11 @@ vocabulary trimmed to German), same threads. Measured after warm-up steps:
    measured window (whose derived schedule packs all 7 mask updates into 30 steps), and split
    into per-step masking and per-update costs projected onto the default grid's 332-step run;
 3. achieved non-embedding FLOP/s (6 x non-embedding parameters + attention, per computed
-   token, padding included) against this CPU's fp32 matrix-multiply peak (torch.mm, 2048^2).
+   token, padding included) against this CPU's matrix-multiply peak (torch.mm, 2048^2) in the
+   loop's arithmetic.
+
+``--precision bf16`` runs our loop under bf16 autocast (the default study's) and compares it with
+the Trainer at batch 32 with ``bf16=True``; run_ner's default (batch 8, fp32) is the same either way.
 
 Targets from the issue: >= 1.3x run_ner, <= 3% IMP overhead, >= 50% of the GEMM peak.
 """
@@ -33,15 +37,15 @@ from polycompress.corpora import load_language, subsample
 from polycompress.encoders.vocab import trim
 from polycompress.experiment import vocabulary_words
 from polycompress.models import resolve
-from polycompress.pruning import METHODS, derived_schedule
+from polycompress.compress.pruning import METHODS, derived_schedule
 from polycompress.settings import cache_root
 from polycompress.training import Encoded, encode, train
 
 LANG, N_SENT, WARMUP, STEPS = "de", 2000, 3, 30
 
 
-def gemm_peak(n: int = 2048, reps: int = 10) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def gemm_peak(n: int = 2048, reps: int = 10, dtype: torch.dtype = torch.float32) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(3):
         a @ b
     best = float("inf")
@@ -69,7 +73,7 @@ def model_and_data():
     return fresh, tok, data
 
 
-def our_loop(fresh, tok, data: Encoded, method: str) -> dict:
+def our_loop(fresh, tok, data: Encoded, method: str, precision: str = "fp32") -> dict:
     model = fresh()
     steps = WARMUP + STEPS
     epochs = steps / int(np.ceil(len(data) / 32))
@@ -77,7 +81,8 @@ def our_loop(fresh, tok, data: Encoded, method: str) -> dict:
     if method == "imp":
         pruner = METHODS["imp"](model, derived_schedule(steps, 0.9), "incl_embeddings", "per_tensor")
     result = train(model, data, epochs=epochs, batch_size=32, learning_rate=5e-5, weight_decay=0.0, seed=0,
-                   pad_id=tok.pad_token_id, after_step=pruner.step if pruner else None, progress=False)
+                   pad_id=tok.pad_token_id, after_step=pruner.step if pruner else None, progress=False,
+                   precision=precision)
     t = [r["seconds"] for r in result.curve]
     seconds = t[-1] - t[WARMUP - 1]
     # tokens of the measured steps: recompute from the same batch order
@@ -86,7 +91,7 @@ def our_loop(fresh, tok, data: Encoded, method: str) -> dict:
             "padded_tokens": result.padded_tokens * share}
 
 
-def trainer_run(fresh, tok, data: Encoded, batch_size: int) -> dict:
+def trainer_run(fresh, tok, data: Encoded, batch_size: int, bf16: bool = False) -> dict:
     from datasets import Dataset
     from transformers import DataCollatorForTokenClassification, Trainer, TrainerCallback, TrainingArguments
 
@@ -110,18 +115,21 @@ def trainer_run(fresh, tok, data: Encoded, batch_size: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         args = TrainingArguments(output_dir=tmp, per_device_train_batch_size=batch_size, learning_rate=5e-5,
                                  max_steps=WARMUP + STEPS, save_strategy="no", report_to=[], logging_strategy="no",
-                                 seed=0, use_cpu=True, dataloader_num_workers=0, disable_tqdm=True)
+                                 seed=0, use_cpu=True, dataloader_num_workers=0, disable_tqdm=True, bf16=bf16)
         Trainer(model=fresh(), args=args, train_dataset=ds, data_collator=collator, callbacks=[Clock()]).train()
     seconds = times[-1] - times[WARMUP - 1]
     return {"seconds": seconds, "steps": STEPS, "real_tokens": sum(counts["real"][WARMUP:WARMUP + STEPS]),
             "padded_tokens": sum(counts["padded"][WARMUP:WARMUP + STEPS])}
 
 
-def imp_costs(fresh, step_seconds: float, steps: int = 332, updates: int = 7) -> dict:
-    """IMP's two costs measured apart, projected onto a run of ``steps`` with ``updates`` mask
-    recomputations (the default grid's multilingual run: 332 steps, 7 updates)."""
+def imp_costs(fresh, step_seconds: float, steps: int = 500, sparsity: float = 0.5) -> dict:
+    """IMP's two costs measured apart (incl_embeddings, this model's German vocabulary), projected
+    onto a run of ``steps`` with the mask updates of its derived schedule at ``sparsity`` (the
+    default grid's multilingual run: 500 steps to 50%) and ``step_seconds`` a dense step."""
     model = fresh()
-    pruner = METHODS["imp"](model, derived_schedule(steps, 0.9), "incl_embeddings", "per_tensor")
+    schedule = derived_schedule(steps, sparsity)
+    updates = sum(schedule.is_update_step(s) for s in range(1, steps + 1))
+    pruner = METHODS["imp"](model, schedule, "incl_embeddings", "per_tensor")
     t = time.perf_counter()
     for s in (0.3, 0.6, 0.9):
         pruner.update_masks(s)
@@ -130,7 +138,7 @@ def imp_costs(fresh, step_seconds: float, steps: int = 332, updates: int = 7) ->
     for _ in range(20):
         pruner.apply()
     per_apply = (time.perf_counter() - t) / 20
-    return {"mask_update_s": round(per_update, 3), "mask_apply_s": round(per_apply, 4),
+    return {"mask_update_s": round(per_update, 3), "mask_apply_s": round(per_apply, 4), "mask_updates": updates,
             "projected_overhead_default_multi_run": round((steps * per_apply + updates * per_update) / (steps * step_seconds), 4)}
 
 
@@ -147,17 +155,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", help="also write the numbers here")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="our loop's arithmetic; the Trainer at batch 32 runs the same (its bf16=True), "
+                             "run_ner's default (batch 8) stays fp32, as run_ner runs without flags")
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     fresh, tok, data = model_and_data()
+    bf16 = args.precision == "bf16"
 
-    peak = gemm_peak()
+    peak = gemm_peak(dtype=torch.bfloat16 if bf16 else torch.float32)
     runs = {"ours_dense": [], "ours_imp": [], "trainer_bs8": [], "trainer_bs32": []}
     for _ in range(args.repeats):  # interleaved, so drift in machine load hits all alike
-        runs["ours_dense"].append(our_loop(fresh, tok, data, "dense"))
-        runs["ours_imp"].append(our_loop(fresh, tok, data, "imp"))
+        runs["ours_dense"].append(our_loop(fresh, tok, data, "dense", args.precision))
+        runs["ours_imp"].append(our_loop(fresh, tok, data, "imp", args.precision))
         runs["trainer_bs8"].append(trainer_run(fresh, tok, data, 8))
-        runs["trainer_bs32"].append(trainer_run(fresh, tok, data, 32))
+        runs["trainer_bs32"].append(trainer_run(fresh, tok, data, 32, bf16=bf16))
 
     def rate(key: str, what: str = "real_tokens") -> float:
         return statistics.median(r[what] / r["seconds"] for r in runs[key])
@@ -170,7 +182,7 @@ def main() -> None:
     step_dense = statistics.median(r["seconds"] / r["steps"] for r in dense)
     step_imp = statistics.median(r["seconds"] / r["steps"] for r in runs["ours_imp"])
     out = {
-        "threads": torch.get_num_threads(), "language": LANG, "sentences": N_SENT, "measured_steps": STEPS,
+        "threads": torch.get_num_threads(), "precision": args.precision, "language": LANG, "sentences": N_SENT, "measured_steps": STEPS,
         "tokens_per_s": {k: round(rate(k)) for k in runs},
         "speedup_vs_run_ner_default": round(rate("ours_dense") / rate("trainer_bs8"), 2),
         "speedup_vs_trainer_same_batch": round(rate("ours_dense") / rate("trainer_bs32"), 2),

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from polycompress.config import ConfigError, RunConfig
-from polycompress.pruning import L0Pruner, Schedule
+from polycompress.compress.pruning import L0Pruner, Schedule
 from polycompress.training import IGNORE, Encoded, autocast, check_precision, predict, resolve_device, train
 
 from test_training import toy_data

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from polycompress.pruning import METHODS, MagnitudePruner, Schedule, derived_schedule, paper_schedule, scope_parameters
+from polycompress.compress.pruning import METHODS, MagnitudePruner, Schedule, derived_schedule, paper_schedule, scope_parameters
 
 
 def test_cubic_schedule_values():
@@ -91,7 +91,7 @@ def test_zeroed_rows_counts_rows_and_uses():
 
     import torch
 
-    from polycompress.pruning.rows import zeroed_rows
+    from polycompress.compress.pruning.rows import zeroed_rows
 
     weight = torch.ones(5, 4)
     weight[1] = 0  # a whole row pruned
@@ -169,7 +169,7 @@ def test_kth_smallest_is_exact_on_the_bracketed_path():
     and a block of zeros included; ``sample`` small here so 100k values take that path."""
     import numpy as np
 
-    from polycompress.pruning.magnitude import kth_smallest
+    from polycompress.compress.pruning.magnitude import kth_smallest
 
     rng = np.random.default_rng(0)
     x = np.round(np.abs(rng.standard_normal(100_000)), 2).astype(np.float32)

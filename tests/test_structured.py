@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from polycompress.pruning import GradientPruner, Schedule
-from polycompress.pruning.compact import compact, save
-from polycompress.pruning.structured import (
+from polycompress.compress.pruning import GradientPruner, Schedule
+from polycompress.compress.pruning.compact import compact, save
+from polycompress.compress.pruning.structured import (
     Structure, costs, encoder_layers, gradient_importance, install_gates, pruned_share, select, structure_masks,
 )
 
@@ -123,7 +123,7 @@ def test_structured_methods_refuse_the_embedding_scope(tiny_bert):
 
 
 def test_hard_concrete_gates_match_their_open_probability():
-    from polycompress.pruning.l0 import HardConcrete
+    from polycompress.compress.pruning.l0 import HardConcrete
 
     torch.manual_seed(0)
     gates = HardConcrete((3,))
@@ -140,7 +140,7 @@ def test_hard_concrete_gates_match_their_open_probability():
 
 
 def test_l0_pruner_reaches_its_target_and_leaves_a_plain_masked_model(tiny_bert):
-    from polycompress.pruning import L0Pruner
+    from polycompress.compress.pruning import L0Pruner
 
     torch.manual_seed(0)
     model = tiny_bert.train()
@@ -177,7 +177,7 @@ def test_non_shared_subnetworks_one_per_language_each_at_its_target(tiny_bert):
     applied by gates (weights untouched), equal to that language's physically smaller model."""
     import copy
 
-    from polycompress.pruning.subnetworks import LanguageGradientPruner
+    from polycompress.compress.pruning.subnetworks import LanguageGradientPruner
 
     model = tiny_bert.train()
     dev = {"xx": batches(2, seed=11), "yy": batches(2, seed=12)}
@@ -214,7 +214,7 @@ def test_non_shared_subnetworks_one_per_language_each_at_its_target(tiny_bert):
 
 
 def test_a_language_gets_no_gradient_through_heads_its_subnetwork_dropped(tiny_bert):
-    from polycompress.pruning.subnetworks import LanguageGradientPruner
+    from polycompress.compress.pruning.subnetworks import LanguageGradientPruner
 
     model = tiny_bert.train()
     pruner = LanguageGradientPruner(model, Schedule(0, 0, 1, 0.5), importance_batches=lambda code: batches(1, seed=3),

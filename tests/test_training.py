@@ -57,3 +57,21 @@ def test_training_is_deterministic(tiny_bert):
     assert ra.steps == 6 and ra.curve[-1]["loss"] < ra.curve[0]["loss"]
     assert predict(a, data, 16, 1) == predict(b, data, 16, 1)
     assert [len(p) for p in predict(a, data, 16, 1)] == [len(f) for f in data.first]
+
+
+def test_evaluation_batches_keep_every_sentence_once_within_the_budget():
+    from polycompress.training import _budget_batches
+
+    lengths = np.array([5, 88, 20, 20, 67, 3, 19, 200, 18, 17])
+    order = np.argsort(-lengths, kind="stable")
+    batches = _budget_batches(order, lengths, batch_size=4, max_tokens=100)
+    assert np.concatenate(batches).tolist() == order.tolist()  # all, once, longest first
+    assert all(len(b) <= 4 for b in batches)
+    assert all(len(b) * lengths[b].max() <= 100 for b in batches if lengths[b].max() <= 100)
+    assert [len(b) for b in batches][:3] == [1, 1, 1]  # 200 (over budget: alone), 88, 67
+    assert [len(b) for b in _budget_batches(order, lengths, 4, None)] == [4, 4, 2]
+
+
+def test_predictions_do_not_depend_on_the_evaluation_budget(tiny_bert):
+    data = toy_data(40)
+    assert predict(tiny_bert, data, 16, 1) == predict(tiny_bert, data, 16, 1, max_tokens=40)

@@ -52,16 +52,25 @@ def _with_language_facts(df: pd.DataFrame) -> pd.DataFrame:
     return df.merge(meta.rename(columns={"code": "language"}), on="language", how="left")
 
 
-def load_results(path: Path | str | None = None, embedding_pool: str | None = "full") -> pd.DataFrame:
+def load_results(path: Path | str | None = None, embedding_pool: str | None = "full",
+                 quantization: str | None = "none", prune_at: str | None = "during") -> pd.DataFrame:
     """The results table with each language's corpus, script, family and paper size bucket.
     A table collected before non-shared runs existed gets ``subnetworks`` "shared" (all were).
 
     ``embedding_pool``: runs that prune the embeddings over another pool (``"trimmed"`` rows
     only, a comparison; see RunConfig.embedding_pool) are left out, so that every comparison
-    finds one model per cell; ``None`` keeps them all."""
+    finds one model per cell; ``None`` keeps them all. ``quantization``: likewise the rows of
+    one quantization only, by default the models as trained ("none"), and the IMP runs that
+    pruned at one time (``prune_at``, by default "during", the study's IMP); ``None`` keeps all.
+    Dense runs are kept whatever ``prune_at`` says: they are every time's baseline."""
     table = _with_language_facts(fill_subnetworks(_grid_table("results.parquet", path)))
     if embedding_pool is not None and "embedding_pool" in table:
         table = table[table["embedding_pool"].isin(["none", embedding_pool])].reset_index(drop=True)
+    if quantization is not None and "quantization" in table:
+        table = table[table["quantization"].fillna("none") == quantization].reset_index(drop=True)
+    if prune_at is not None and "prune_at" in table:
+        keep = (table["prune_at"].fillna("during") == prune_at) | (table["method"] == "dense")
+        table = table[keep].reset_index(drop=True)
     return table
 
 
@@ -71,7 +80,7 @@ def load_predictions(path: Path | str | None = None) -> pd.DataFrame:
 
 
 def load_embedding_rows(path: Path | str | None = None, results: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Share of each language's embedding rows zeroed per run (:mod:`polycompress.pruning.rows`),
+    """Share of each language's embedding rows zeroed per run (:mod:`polycompress.compress.pruning.rows`),
     with the run's setting, method, scope and sparsity and the language's script and family, for
     the runs of ``results`` (default :func:`load_results`, which keeps one embedding pool)."""
     rows = _grid_table("embedding_rows.parquet", path)
@@ -132,7 +141,7 @@ def scope_counts(config, label: str, num_labels: int = 7) -> dict:
     import torch
     from transformers import AutoModelForTokenClassification
 
-    from .pruning import scope_parameters
+    from .compress.pruning import scope_parameters
 
     config.num_labels = num_labels
     with torch.device("meta"):
@@ -192,7 +201,7 @@ def structures(path: Path | str | None = None) -> tuple[pd.DataFrame, pd.DataFra
 def component_split(heads: pd.DataFrame, units: pd.DataFrame, model: str | None = None, config=None) -> pd.DataFrame:
     """Per structured run (and subnetwork) of :func:`structures`: the share of heads removed, of FFN
     units removed, and of the removed encoder parameters that were heads, with the costs of
-    :func:`polycompress.pruning.structured.costs` on the shape of ``model`` (or of a transformers
+    :func:`polycompress.compress.pruning.structured.costs` on the shape of ``model`` (or of a transformers
     ``config``; default: the offline encoder's): a head ``4 d h + 3 h``, a unit ``2 d + 1``."""
     if config is None:
         from transformers import AutoConfig

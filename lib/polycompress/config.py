@@ -17,7 +17,8 @@ from typing import Any
 from . import byo, languages
 
 #: Bump when a change to the engine changes results for the same parameters.
-ENGINE_VERSION = 4  # 3: fused AdamW; predictions and embedding rows stored; 4: donors in the run id
+ENGINE_VERSION = 5  # 3: fused AdamW; predictions and embedding rows stored; 4: donors in the run id;
+# 5: evaluation batches capped in padded pieces (training.predict max_tokens)
 #: Bump a method's entry when a change to that method alone changes its results: only its
 #: runs get new ids (and are redone), the other methods' finished runs stay valid.
 METHOD_VERSIONS: dict[str, int] = {
@@ -39,6 +40,15 @@ SUBNETWORKS = ("shared", "non_shared")
 EMBEDDING_POOLS = ("full", "trimmed")
 #: the arithmetic of a run's passes (RunConfig.precision; polycompress.training.autocast)
 PRECISIONS = ("fp32", "bf16", "fp16")
+#: post-training quantizations a run can also evaluate (RunConfig.quantizations;
+#: polycompress.compress.quantization, which takes its METHODS from here)
+QUANTIZATIONS = ("dynamic_int8", "llm_int8")
+#: when magnitude pruning happens relative to fine-tuning (RunConfig.prune_at; Awobade et al. 2023):
+#: "before" (the pre-trained weights, masks held while fine-tuning), "during" (IMP's gradual
+#: schedule) or "after" (the fine-tuned weights; optionally ``recovery_epochs`` with masks held)
+PRUNE_AT = ("before", "during", "after")
+#: knowledge distillation into a smaller student (RunConfig.distill; compress.distillation)
+DISTILL = ("none", "task_specific", "task_agnostic")
 #: keys of :meth:`RunConfig.canonical` that are derived, not parameters (a notebook does not take them)
 DERIVED_KEYS = ("engine_version", "method_version", "donors")
 
@@ -48,6 +58,10 @@ LATER_COLUMNS = {
     "subnetworks": "shared",  # only shared structures existed before non-shared runs
     "device": "cpu",  # the engine had no other device before the column
     "arithmetic": "fp32",  # RunConfig.precision ("precision" is seqeval's column); fp32 before it
+    "quantization": "none",  # rows of the model as trained; quantized copies came later
+    "prune_at": "during",  # IMP pruned during fine-tuning before the other times existed
+    "recovery_epochs": 0.0,
+    "distill": "none",
 }
 
 
@@ -88,7 +102,7 @@ class RunConfig:
     learning_rate: float = 5e-5
     weight_decay: float = 0.0
     max_length: int = 128  # sub-word pieces per training sentence (longer ones are cut, counted)
-    method: str = "dense"  # a name of polycompress.pruning.METHODS
+    method: str = "dense"  # a name of polycompress.compress.pruning.METHODS
     scope: str = "partial"  # partial: encoder Linear weights; incl_embeddings: + embeddings
     granularity: str = "per_tensor"
     sparsity: float = 0.0  # target fraction of the scope pruned at the end (structured methods: of the encoder)
@@ -113,10 +127,27 @@ class RunConfig:
     # scaling). Weights, gradients' accumulation, the optimizer and the pruning masks stay in
     # float32 either way. Part of the run id: it changes more than the last bits
     precision: str = "fp32"
+    # after training, also score quantized copies of the model (QUANTIZATIONS) on each
+    # language's regular test set: rows with ``quantization`` set, next to the model as trained
+    # ("none"); dense and IMP models only (their pruning is in the weights themselves)
+    quantizations: tuple[str, ...] = ()
+    # method imp: prune the pre-trained weights, during fine-tuning (the gradual schedule) or the
+    # fine-tuned ones (PRUNE_AT); after: this many epochs more with the masks held (0: none)
+    prune_at: str = "during"
+    recovery_epochs: float = 0.0
+    # method dense: evaluate a student of student_layers x student_heads distilled from the run's
+    # fine-tuned model ("task_specific", loss with temperature and distill_alpha) or from the
+    # pre-trained encoder and then fine-tuned ("task_agnostic"); see compress.distillation
+    distill: str = "none"
+    student_layers: int = 0
+    student_heads: int = 0
+    temperature: float = 8.0
+    distill_alpha: float = 0.5
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "languages", tuple(self.languages))
         object.__setattr__(self, "vocab_languages", tuple(self.vocab_languages))
+        object.__setattr__(self, "quantizations", tuple(self.quantizations))
         # registered before validation, which looks every language up; stored in one plain
         # form (absolute path, every option) so a notebook rebuilds the same config
         parsed = {}
@@ -131,7 +162,7 @@ class RunConfig:
         self.validate()
 
     def validate(self) -> None:
-        from .pruning import METHODS
+        from .compress.pruning import METHODS
 
         def fail(msg: str) -> None:
             raise ConfigError(msg)
@@ -174,6 +205,32 @@ class RunConfig:
             # is what full-vocabulary training leaves them at only without weight decay
             fail("embedding_pool 'full' with a trimmed vocabulary needs weight_decay 0: the rows no sentence "
                  "uses stay at their pre-trained values only then; use embedding_pool 'trimmed' or no vocab_languages")
+        bad = [q for q in self.quantizations if q not in QUANTIZATIONS]
+        if bad or len(set(self.quantizations)) != len(self.quantizations):
+            fail(f"quantizations must be distinct values of {QUANTIZATIONS}, got {list(self.quantizations)}")
+        if self.quantizations and self.method not in ("dense", "imp"):
+            # structured methods keep their structure in gates and hooks, which a quantized copy
+            # (rebuilt from the saved weights) would lose
+            fail(f"quantizations are for dense and imp models, not method {self.method!r}")
+        if self.prune_at not in PRUNE_AT:
+            fail(f"prune_at must be one of {PRUNE_AT}, not {self.prune_at!r}")
+        if self.prune_at != "during" and self.method != "imp":
+            fail(f"prune_at {self.prune_at!r} is for magnitude pruning (method 'imp'), not {self.method!r}")
+        if self.recovery_epochs < 0 or (self.recovery_epochs and self.prune_at != "after"):
+            fail(f"recovery_epochs ({self.recovery_epochs}) is a non-negative number of epochs after pruning "
+                 f"(prune_at 'after'), not for prune_at {self.prune_at!r}")
+        if self.distill not in DISTILL:
+            fail(f"distill must be one of {DISTILL}, not {self.distill!r}")
+        if self.distill != "none":
+            if self.method != "dense":
+                fail(f"distill is for dense runs (the student is evaluated as it is), not method {self.method!r}")
+            if self.student_layers < 1 or self.student_heads < 1:
+                fail("distill needs student_layers and student_heads (positive; e.g. 4 and 4)")
+            if self.temperature <= 0 or not 0.0 <= self.distill_alpha <= 1.0:
+                fail(f"temperature must be positive and distill_alpha in [0, 1], got {self.temperature}, "
+                     f"{self.distill_alpha}")
+        elif (self.student_layers, self.student_heads) != (0, 0):
+            fail("student_layers and student_heads are for distill runs")
         if self.precision not in PRECISIONS:
             fail(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
         if self.granularity not in GRANULARITIES:
@@ -228,6 +285,17 @@ class RunConfig:
             del d["unseen_mentions"]
         if self.precision == "fp32":  # added after runs existed: at its default, their ids hold
             del d["precision"]
+        if self.prune_at == "during":  # likewise absent at their defaults
+            del d["prune_at"]
+        if not self.recovery_epochs:
+            del d["recovery_epochs"]
+        if self.distill == "none":  # likewise absent when there is no student
+            for key in ("distill", "student_layers", "student_heads", "temperature", "distill_alpha"):
+                del d[key]
+        if self.quantizations:  # likewise absent when empty
+            d["quantizations"] = list(self.quantizations)
+        else:
+            del d["quantizations"]
         if not self.pools_embeddings():  # it changes nothing then: not part of the run
             del d["embedding_pool"]
         if self.corpora:  # options and the files' fingerprint; the folder's path is not the run

@@ -7,7 +7,7 @@
 The run's folder holds ``params.json`` (canonical parameters), ``sparsity.csv``, ``curve.csv``,
 ``rows.parquet`` (its rows of the results table), ``predictions.parquet`` (every test sentence's
 gold and predicted tags, for paired bootstrap intervals), ``embedding_rows.csv`` (the share of each
-language's embedding rows zeroed, :mod:`polycompress.pruning.rows`), for structured methods
+language's embedding rows zeroed, :mod:`polycompress.compress.pruning.rows`), for structured methods
 ``structure.json`` (the heads and FFN units kept in each layer) and, written last, ``done.json``; a folder without ``done.json`` is an unfinished run and is redone.
 """
 
@@ -32,16 +32,18 @@ from .config import RunConfig
 from .corpora import corpus_words, load_language, source_fingerprint, subsample, subsample_indices
 from .evaluation import entity_overlap, score, surface_forms
 from .perturb import SCOPES, UNSEEN, donor_words, perturbed_test_sets
-from .pruning import METHODS, SparsityReport, derived_schedule, paper_schedule
-from .pruning.subnetworks import LanguageGradientPruner
-from .pruning.rows import language_rows, mention_words
+from .compress.pruning import METHODS, Schedule, SparsityReport, derived_schedule, paper_schedule
+from .compress.pruning.subnetworks import LanguageGradientPruner
+from .compress.pruning.rows import language_rows, mention_words
 from .settings import cache_root
 from .training import (
-    Encoded, collate, encode, check_precision, predict, resolve_device, to_device, total_steps, train,
+    Encoded, TrainResult, check_precision, collate, encode, predict, resolve_device, to_device, total_steps, train,
 )
 
 DATA_SEED = 0  # sub-samples are the same for every seed and method: comparisons are paired
 EVAL_BATCH = 64
+#: padded pieces per evaluation batch at most (64 sentences of 32 pieces; training.predict)
+EVAL_TOKENS = 2048
 EVAL_MAX_LENGTH = 512  # evaluation never cuts a sentence short of the model's limit
 #: development sentences per training language that importance-based methods score on (the
 #: whole split where it is smaller: 100 for the paper's smallest languages). Each measurement
@@ -57,8 +59,15 @@ RESULT_COLUMNS = [
     "n_mentions", "f1_PER", "f1_ORG", "f1_LOC", "entity_overlap_unique", "entity_overlap_occurrences",
     "sparsity_share_of_all", "train_size", "epochs", "words_unscored", "test_set_note", "donor_languages", "device",
     "arithmetic",  # RunConfig.precision, the passes' arithmetic (not seqeval's precision)
+    "quantization",  # "none" (the model as trained) or a post-training quantization of it
+    "model_bytes",  # bytes of the weights as saved (runs with quantizations; else empty)
+    "prune_at", "recovery_epochs",  # when IMP pruned: before, during or after fine-tuning
+    "distill", "parameters",  # a distilled student (RunConfig.distill) and the evaluated model's size
 ]
 TEST_SETS = ("regular", *SCOPES)
+#: columns a scoring fills (seqeval's, and what depends on the predictions)
+METRIC_COLUMNS = ("f1", "precision", "recall", "n_mentions", "f1_PER", "f1_ORG", "f1_LOC", "words_unscored",
+                  "n_sentences", "test_set_note")
 
 
 def test_set_names(config: RunConfig) -> tuple[str, ...]:
@@ -182,6 +191,79 @@ def importance_data(config: RunConfig, tokenizer, dev_sets: dict, languages: Seq
     return encode(tokenizer, tokens, tags, config.max_length)
 
 
+def distil(config: RunConfig, teacher, folder: str, names: list[str], fine_tune, trained: TrainResult):
+    """The student of a distillation run and its training record (the teacher's training, if
+    any, first). Task-specific: ``teacher`` is the fine-tuned model, the student learns from its
+    logits and the tags (``config.temperature``, ``config.distill_alpha``). Task-agnostic: the
+    pre-trained encoder (loaded again from ``folder``) teaches its hidden states on the training
+    sentences, their tags unused, then the student is fine-tuned; ``trained`` (the teacher's
+    fine-tuning, which this variant does not need) is dropped from the record."""
+    from transformers import AutoModelForTokenClassification
+
+    from .compress.distillation import hidden_state_loss, make_student, task_specific_loss
+
+    if config.distill == "task_specific":
+        student = make_student(teacher, config.student_layers, config.student_heads)
+        return student, trained.then(fine_tune(config.epochs, student,
+                                               task_specific_loss(teacher, config.temperature, config.distill_alpha)))
+    device = next(teacher.parameters()).device
+    pre = AutoModelForTokenClassification.from_pretrained(
+        folder, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
+    ).to(device)
+    student = make_student(pre, config.student_layers, config.student_heads)
+    record = fine_tune(config.epochs, student, hidden_state_loss(pre))
+    return student, record.then(fine_tune(config.epochs, student))
+
+
+#: the first update step of a schedule that never updates (prune_at "before" and "after")
+HELD = 10**12
+
+
+def prune_now(pruner, sparsity: float, step: int) -> None:
+    """Set ``pruner``'s masks at ``sparsity`` from the weights as they are, zero the pruned ones
+    and record the update at ``step`` (prune_at "before": 0; "after": the steps trained)."""
+    pruner.update_masks(sparsity)
+    pruner.apply()
+    pruner.history.append((step, sparsity))
+
+
+def quantized_rows(config: RunConfig, model, tokenizer, test_sets: dict, names: list[str],
+                   rows: list[dict]) -> list[dict]:
+    """Rows of the quantized copies of ``model`` (``config.quantizations``, on the CPU): each
+    language's regular test set, as ``rows`` (the model as trained) score it; the float model's
+    regular rows get its ``model_bytes``. A method that cannot run here gives rows without a
+    score whose note carries the library's reason."""
+    from .compress.quantization import QuantizationUnavailable, quantize, saved_bytes
+
+    model = model.to("cpu").eval()
+    regular = [r for r in rows if r["test_set"] == "regular"]
+    float_bytes = saved_bytes(model)
+    for r in regular:
+        r["model_bytes"] = float_bytes
+    out = []
+    for method in config.quantizations:
+        try:
+            quantized, note = quantize(model, method), ""
+            size = saved_bytes(quantized)
+        except QuantizationUnavailable as err:
+            quantized, note, size = None, f"unavailable on this device: {err}", None
+        for base in regular:
+            row = {k: v for k, v in base.items() if k not in METRIC_COLUMNS}
+            row.update(quantization=method, arithmetic="int8", model_bytes=size, device="cpu")
+            test = test_sets[base["language"]].get("regular")
+            if quantized is None or test is None:
+                out.append({**row, "n_sentences": 0, "test_set_note": note or base.get("test_set_note", "")})
+                continue
+            gold = [[names[i] for i in t] for t in test["ner_tags"]]
+            enc = encode(tokenizer, test["tokens"], test["ner_tags"], EVAL_MAX_LENGTH)
+            # fp32 here: the quantized layers compute in int8 whatever autocast says
+            pred_ids = predict(quantized, enc, EVAL_BATCH, tokenizer.pad_token_id, "cpu", "fp32", EVAL_TOKENS)
+            pred = [[names[i] if i >= 0 else "O" for i in p] for p in pred_ids]
+            out.append({**row, **score(gold, pred), "n_sentences": len(test), "words_unscored": enc.words_cut,
+                        "test_set_note": ""})
+    return out
+
+
 def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: str = "auto",
         threads: int | None = None) -> RunOutput:
     """Train, prune, evaluate and write the run's folder (see the module docstring).
@@ -233,6 +315,10 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
         schedule = paper_schedule(size, config.sparsity)
     else:
         schedule = derived_schedule(steps, config.sparsity)
+    if config.prune_at != "during":
+        # the masks are set once (before: now, on the pre-trained weights; after: on the
+        # fine-tuned ones) and then held: a schedule whose updates lie beyond any run
+        schedule = Schedule(HELD, HELD, 1, config.sparsity)
     dev: dict[str | None, Encoded] = {}  # loaded on first use: only importance-based methods ask
 
     def importance_batches(code: str | None = None) -> list[dict]:
@@ -249,21 +335,39 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
                     importance_batches=importance_batches, languages=config.languages,
                     outside=outside_rows(config, folder))
 
-    result = train(
-        model, data, epochs=config.epochs, batch_size=config.batch_size, learning_rate=config.learning_rate,
-        weight_decay=config.weight_decay, seed=config.seed, pad_id=tokenizer.pad_token_id,
-        after_step=pruner.step, sparsity=lambda: getattr(pruner, "current", 0.0),
-        penalty=getattr(pruner, "penalty", None), progress=progress,
-        # non-shared: every batch one language's, through that language's subnetwork
-        batch_groups=groups if non_shared else None, before_batch=pruner.use_group if non_shared else None,
-        # the L0 gates' own optimizer: its gradients come from the same (maybe scaled) loss
-        extra_optimizers=[pruner.optimizer] if hasattr(pruner, "optimizer") else [],
-        device=device, precision=precision,
-    )
+    def fine_tune(epochs: float, net=None, loss_fn=None) -> TrainResult:
+        return train(
+            model if net is None else net, data, epochs=epochs, batch_size=config.batch_size,
+            learning_rate=config.learning_rate, loss_fn=loss_fn,
+            weight_decay=config.weight_decay, seed=config.seed, pad_id=tokenizer.pad_token_id,
+            after_step=pruner.step, sparsity=lambda: getattr(pruner, "current", 0.0),
+            penalty=getattr(pruner, "penalty", None), progress=progress,
+            # non-shared: every batch one language's, through that language's subnetwork
+            batch_groups=groups if non_shared else None, before_batch=pruner.use_group if non_shared else None,
+            # the L0 gates' own optimizer: its gradients come from the same (maybe scaled) loss
+            extra_optimizers=[pruner.optimizer] if hasattr(pruner, "optimizer") else [],
+            device=device, precision=precision,
+        )
+
+    if config.prune_at == "before":
+        prune_now(pruner, config.sparsity, 0)
+    result = fine_tune(config.epochs)
+    if config.prune_at == "after":
+        prune_now(pruner, config.sparsity, result.steps)
+        if config.recovery_epochs:
+            # a second fine-tuning with the masks held: a fresh optimizer and learning-rate
+            # decay from config.learning_rate, as when a pruned model is fine-tuned again
+            result = result.then(fine_tune(config.recovery_epochs))
+    if config.distill != "none":
+        # the model trained above is the teacher (task-specific) or is not needed (task-agnostic:
+        # the pre-trained encoder teaches); the student is what the run evaluates
+        model, result = distil(config, model, folder, names, fine_tune, result)
+        pruner = METHODS["dense"](model, None, config.scope, config.granularity)
     pruner.finish()
     report = pruner.report()
 
     donors = config.canonical()["donors"]
+    parameters = sum(p.numel() for p in model.parameters())  # the evaluated model's (a student's)
     rows, predictions = [], []
     for code in config.languages:
         if non_shared:
@@ -279,7 +383,9 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
                 "achieved_sparsity": pruner.achieved(code) if non_shared else report.achieved, "seed": config.seed,
                 "test_set": test_name, "sparsity_share_of_all": report.share_of_all,
                 "train_size": len(train_sets[code]), "epochs": config.epochs * config.repeats(code), "device": device,
-                "arithmetic": precision,
+                "arithmetic": precision, "quantization": "none",
+                "prune_at": config.prune_at, "recovery_epochs": config.recovery_epochs,
+                "distill": config.distill, "parameters": parameters,
             }
             common["donor_languages"] = " ".join(donors[code].get(test_name, [] if test_name == "regular" else [code]))
             test = test_sets[code].get(test_name)
@@ -288,7 +394,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
                 continue
             gold = [[names[i] for i in t] for t in test["ner_tags"]]
             enc = encode(tokenizer, test["tokens"], test["ner_tags"], EVAL_MAX_LENGTH)
-            pred_ids = predict(model, enc, EVAL_BATCH, tokenizer.pad_token_id, device, precision)
+            pred_ids = predict(model, enc, EVAL_BATCH, tokenizer.pad_token_id, device, precision, EVAL_TOKENS)
             pred = [[names[i] if i >= 0 else "O" for i in p] for p in pred_ids]  # unscored words -> O, counted
             predictions += [{"run_id": config.run_id, "language": code, "test_set": test_name, "sentence": k,
                              "gold": g, "pred": p} for k, (g, p) in enumerate(zip(gold, pred))]
@@ -298,6 +404,8 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
                 "entity_overlap_unique": overlap["unique"], "entity_overlap_occurrences": overlap["occurrences"],
                 "words_unscored": enc.words_cut, "test_set_note": "",
             })
+    if config.quantizations:
+        rows += quantized_rows(config, model, tokenizer, test_sets, names, rows)
     table = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
     predictions = pd.DataFrame(predictions, columns=PREDICTION_COLUMNS)
     embedding = embedding_report(model, tokenizer, config, train_sets, test_sets, names)

@@ -20,6 +20,8 @@ A grid file::
                                                    # epochs) or "union" (the largest one's for all)
     embedding_pools: [full]                        # incl_embeddings: sparsity over the full
                                                    # vocabulary ("full") and/or the trimmed rows
+    prune_at: [during]                             # imp: before / during / after fine-tuning
+    recovery_epochs: 0                             # prune_at after: epochs more with masks held
     corpora: {myner: /data/myner}                  # corpora of one's own, named in languages (polycompress.byo)
     ...any other RunConfig field, fixed for the whole grid
 
@@ -39,7 +41,7 @@ from typing import Any
 import yaml
 
 from . import byo, languages
-from .config import EMBEDDING_POOLS, STRUCTURED, ConfigError, RunConfig
+from .config import EMBEDDING_POOLS, PRUNE_AT, STRUCTURED, ConfigError, RunConfig
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -111,14 +113,15 @@ PRESETS["extended"] = {**PRESETS["default"], "methods": ["imp", "grad", "l0"], "
 
 #: keys of a grid that are not RunConfig fields (the lists the grid is the product of)
 GRID_KEYS = {"languages", "monolingual", "multilingual", "methods", "scopes", "sparsities", "seeds", "subnetworks",
-             "epochs", "train_size", "batch_size", "vocab_languages", "corpora", "exposure", "embedding_pools"}
+             "epochs", "train_size", "batch_size", "vocab_languages", "corpora", "exposure", "embedding_pools",
+             "prune_at"}
 #: how a multilingual run's languages share its epochs (grid key ``exposure``): "union" trains the
 #: union for the epochs of its largest language, so a small language sees each sentence far less
 #: often than alone (2 times instead of 20 in the default grid); "equal" gives each language its
 #: own epochs, as when trained alone (RunConfig.language_epochs)
 EXPOSURES = ("union", "equal")
 #: RunConfig fields the grid sets for each run (from its lists): not keys of a grid file
-PER_RUN = {"setting", "method", "scope", "sparsity", "seed", "embedding_pool"}
+PER_RUN = {"setting", "method", "scope", "sparsity", "seed", "embedding_pool", "prune_at"}
 
 
 def _language_list(value: Any) -> list[str]:
@@ -201,6 +204,12 @@ class Grid:
         vocab = s.pop("vocab_languages", [])
         exposure = s.pop("exposure", "equal")
         pools = list(s.pop("embedding_pools", ["full"]))
+        # when IMP prunes: before, during (its gradual schedule) and/or after fine-tuning
+        when = list(s.pop("prune_at", ["during"]))
+        recovery = float(s.pop("recovery_epochs", 0.0))  # prune_at "after" runs only
+        if not when or len(set(when)) != len(when) or not set(when) <= set(PRUNE_AT):
+            raise ConfigError(f"{self.where('prune_at')}: grid {self.name}: prune_at must be distinct values of "
+                              f"{PRUNE_AT}, got {when}")
         bad = [p for p in pools if p not in EMBEDDING_POOLS]
         if bad or not pools or len(set(pools)) != len(pools):
             raise ConfigError(f"{self.where('embedding_pools')}: grid {self.name}: embedding_pools must be distinct "
@@ -256,8 +265,10 @@ class Grid:
                         for sub in (subnetworks if method == "grad" and setting == "multilingual" else ["shared"]):
                             # the embeddings' pool: only where embeddings are pruned
                             for pool in (pools if scope == "incl_embeddings" else ["full"]):
-                                out.append(RunConfig(method=method, scope=scope, sparsity=float(sparsity),
-                                                     subnetworks=sub, embedding_pool=pool, **common))
+                                for at in (when if method == "imp" else ["during"]):
+                                    out.append(RunConfig(method=method, scope=scope, sparsity=float(sparsity),
+                                                         subnetworks=sub, embedding_pool=pool, prune_at=at,
+                                                         recovery_epochs=recovery if at == "after" else 0.0, **common))
         ids = [c.run_id for c in out]
         if len(set(ids)) != len(ids):
             raise ConfigError(f"grid {self.name}: two runs have the same parameters")

@@ -1,4 +1,5 @@
-"""The published numbers of Ogueji et al. (2022), from ``data/reference/ogueji2022`` (Tables 1-9)."""
+"""The published numbers of Ogueji et al. (2022), from ``data/reference/ogueji2022`` (Tables 1-9),
+and of Awobade et al. (2023), from ``data/reference/awobade2023``."""
 
 from __future__ import annotations
 
@@ -21,6 +22,13 @@ def summary_rows() -> pd.DataFrame:
 
 def table1() -> pd.DataFrame:
     return pd.read_csv(repo_data_dir() / "reference" / "ogueji2022" / "table1_finetuning_sizes.csv")
+
+
+def awobade_quantization() -> pd.DataFrame:
+    """Awobade et al. (2023) Tables 3 and 4: per MasakhaNER language (its 3-letter codes), F1 in
+    percent (``metric`` "f1_percent") and inference time in ms ("inference_ms") of the
+    fine-tuned AfriBERTa-large as trained (``quantization`` "none"), dynamic int8 and LLM.int8."""
+    return pd.read_csv(repo_data_dir() / "reference" / "awobade2023" / "quantization.csv")
 
 
 def aggregate(cells: pd.DataFrame) -> pd.DataFrame:

@@ -37,7 +37,7 @@ from tqdm import tqdm
 from .artifacts import write_json, write_parquet
 from .config import DERIVED_KEYS, ENGINE_VERSION, LATER_COLUMNS, METHOD_VERSIONS, RunConfig, fill_missing
 from .experiment import PREDICTION_COLUMNS, RESULT_COLUMNS
-from .pruning.rows import ROW_COLUMNS
+from .compress.pruning.rows import ROW_COLUMNS
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "book" / "experiments" / "finetune_prune.md"
 #: where attempts write before they are published into ``runs/`` (beside it: the same file system)

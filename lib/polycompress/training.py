@@ -168,6 +168,15 @@ class TrainResult:
     tokens: int  # real (non-padding) pieces processed
     padded_tokens: int  # pieces processed including padding
 
+    def then(self, more: "TrainResult") -> "TrainResult":
+        """This training followed by ``more`` (a second fine-tuning): steps and seconds of the
+        curve continue where this one ended."""
+        last = self.curve[-1] if self.curve else {"seconds": 0.0, "epoch": 0.0}
+        curve = self.curve + [{**r, "step": r["step"] + self.steps, "seconds": r["seconds"] + last["seconds"],
+                               "epoch": r["epoch"] + last["epoch"]} for r in more.curve]
+        return TrainResult(curve, self.steps + more.steps, self.seconds + more.seconds, self.tokens + more.tokens,
+                           self.padded_tokens + more.padded_tokens)
+
 
 def total_steps(n_sentences: int, batch_size: int, epochs: float) -> int:
     return max(1, math.ceil(epochs * math.ceil(n_sentences / batch_size)))
@@ -192,6 +201,7 @@ def train(
     device: str = "cpu",
     precision: str = "fp32",
     progress: bool = True,
+    loss_fn: Callable[[nn.Module, dict[str, torch.Tensor]], torch.Tensor] | None = None,
 ) -> TrainResult:
     """AdamW with linear decay to zero and no warm-up (run_ner's defaults).
 
@@ -206,6 +216,8 @@ def train(
     scaled so that small gradients do not underflow. ``extra_optimizers`` are the ones that
     ``after_step`` steps itself (the L0 gates'): with fp16 their gradients are unscaled too, and
     dropped for a step whose gradients overflowed, as the scaler skips the main optimizer then.
+    ``loss_fn(model, batch)``, if given, is the loss instead of the model's own (a distillation
+    loss, :mod:`polycompress.compress.distillation`); ``batch`` is on ``device``.
     """
     if before_batch is not None and batch_groups is None:
         raise ValueError("before_batch needs batch_groups: it is called with the group of each batch")
@@ -239,7 +251,8 @@ def train(
                 before_batch(int(batch_groups[index[0]]))
             batch = collate(data, index, pad_id)
             with autocast(device, precision):
-                loss = model(**to_device(batch, device)).loss.float()
+                inputs = to_device(batch, device)
+                loss = (model(**inputs).loss if loss_fn is None else loss_fn(model, inputs)).float()
             total = loss + penalty() if penalty is not None else loss
             loss = loss.detach()
             if scaler is None:
@@ -277,17 +290,35 @@ def _unscale_or_drop(scaler: torch.amp.GradScaler, optimizer: torch.optim.Optimi
                 p.grad = None
 
 
+def _budget_batches(order: np.ndarray, lengths: np.ndarray, batch_size: int,
+                    max_tokens: int | None) -> list[np.ndarray]:
+    """``order`` (longest first) cut into consecutive batches of at most ``batch_size``
+    sentences and, if ``max_tokens``, at most that many padded pieces (never empty: a sentence
+    longer than the budget goes alone)."""
+    if max_tokens is None:
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches, start = [], 0
+    while start < len(order):
+        longest = int(lengths[order[start]])  # the first of a batch is its longest
+        n = max(1, min(batch_size, max_tokens // max(longest, 1)))
+        batches.append(order[start : start + n])
+        start += n
+    return batches
+
+
 @torch.inference_mode()
 def predict(model: nn.Module, data: Encoded, batch_size: int, pad_id: int, device: str = "cpu",
-            precision: str = "fp32") -> list[list[int]]:
+            precision: str = "fp32", max_tokens: int | None = None) -> list[list[int]]:
     """Predicted label id per *word* (first piece's argmax); words cut by length get -1.
-    ``model`` is on ``device``; ``precision`` as in :func:`train`."""
+    ``model`` is on ``device``; ``precision`` as in :func:`train`. Sentences go longest first in
+    batches of ``batch_size``; with ``max_tokens``, also of at most that many padded pieces (a
+    batch's count times its longest sentence): a few long sentences then no longer pad a whole
+    batch of short ones (2.6x the real pieces in 64-sentence batches of PAN-X test sentences)."""
     model.eval()
     lengths = np.array([len(x) for x in data.input_ids])
     order = np.argsort(-lengths, kind="stable")
     out: list[list[int]] = [[] for _ in range(len(data))]
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size]
+    for index in _budget_batches(order, lengths, batch_size, max_tokens):
         batch = collate(data, index, pad_id)
         batch.pop("labels")
         with autocast(device, precision):

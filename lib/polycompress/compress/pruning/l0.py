@@ -8,7 +8,7 @@ location ``log_alpha`` (stretch ``l = -0.1``, ``r = 1.1``, temperature ``beta = 
 
 trained jointly with the weights. The expected share of encoder parameters removed is
 ``E[s] = sum_g cost_g P(z_g = 0) / total`` with ``P(z_g != 0) = sigmoid(log_alpha - beta log(-l / r))``
-and head/unit costs as in :mod:`polycompress.pruning.structured`; the loss gains the
+and head/unit costs as in :mod:`polycompress.compress.pruning.structured`; the loss gains the
 sparsity-constrained term of Li et al. (Eq. 11), ``lambda |E[s] - t|``, whose target ``t``
 follows the same gradual schedule as IMP and whose multiplier ``lambda`` is learned by ascent
 (it grows while the target is missed). Once the schedule has ended and ``E[s]`` is within
@@ -17,7 +17,7 @@ Measured on e5-small, monolingual en, 64 steps: ``E[s]`` meets 0.5 and 0.9 at st
 evaluated structure removes 0.504 and 0.908 of the encoder. Fixing the structure
 (:meth:`L0Pruner.freeze`) uses deterministic gates (:meth:`HardConcrete.deterministic`: the
 expected number closed, the rest at their mean), folds them into the weights, zeroes the closed
-ones (weights and biases) and removes the gates, leaving a plain masked model that :mod:`polycompress.pruning.compact`
+ones (weights and biases) and removes the gates, leaving a plain masked model that :mod:`polycompress.compress.pruning.compact`
 can make physically smaller.
 """
 

@@ -5,7 +5,7 @@ Every method is an object with ``step(step)`` (called after each optimizer step)
 that trains parameters of its own also has ``penalty()``, a term added to the loss. ``context``
 carries what a method may need from the run (``importance_batches``: development batches, for
 ``grad``; ``languages``: the training languages); a method ignores what it does not use.
-:class:`~polycompress.pruning.subnetworks.LanguageGradientPruner` is ``grad`` with one subnetwork per
+:class:`~polycompress.compress.pruning.subnetworks.LanguageGradientPruner` is ``grad`` with one subnetwork per
 language (``RunConfig.subnetworks = "non_shared"``); it also has ``use(language)``. New methods register here and every grid,
 result and chapter can use them by name.
 """

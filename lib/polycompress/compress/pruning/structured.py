@@ -24,7 +24,7 @@ Pruning follows the same gradual schedule as IMP: at each update step importance
 again on the current (already pruned) model and the pruned share raised to the schedule's
 target. Between updates, pruned structures are held at exactly zero (weights *and* biases), which
 makes the model compute exactly what the physically smaller model of
-:mod:`polycompress.pruning.compact` computes.
+:mod:`polycompress.compress.pruning.compact` computes.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 :func:`compact` copies a BERT token classifier and slices every layer's Q/K/V rows, attention
 output columns and FFN rows/columns down to the kept heads and units of a
-:class:`~polycompress.pruning.structured.Structure`. :func:`save` writes it as a folder that loads
+:class:`~polycompress.compress.pruning.structured.Structure`. :func:`save` writes it as a folder that loads
 with ``transformers`` alone (``trust_remote_code=True``): the modeling file
 ``compact_model/modeling_pruned_bert.py`` goes into the folder with the weights.
 """

@@ -1,17 +1,17 @@
 """Gradient pruning with one subnetwork per language: Li et al.'s (2022) ``non_shared`` setting.
 
 The weights stay shared; every training language gets a structure of its own (kept heads and
-FFN units, :class:`~polycompress.pruning.structured.Structure`), chosen by gradient importance on
+FFN units, :class:`~polycompress.compress.pruning.structured.Structure`), chosen by gradient importance on
 that language's development sentences alone, on the same gradual schedule and to the same
 target as the shared method. Structures are applied by 0/1 gates on head outputs and FFN units
-(:func:`~polycompress.pruning.structured.install_gates`), not by zeroing weights, since a head one
+(:func:`~polycompress.compress.pruning.structured.install_gates`), not by zeroing weights, since a head one
 language drops another may keep. Each training batch holds one language's sentences and runs
 through that language's subnetwork (so a head a language dropped gets no gradient from it), and
 each language is evaluated with its own subnetwork (:meth:`LanguageGradientPruner.use`).
 
 A gate of 0 after a head's attention (before the output matrix) or after an FFN unit's
 activation computes what removing that head's Q/K/V/O slices or that unit's two slices
-computes, so :func:`~polycompress.pruning.compact.compact` of a copy of the model with one
+computes, so :func:`~polycompress.compress.pruning.compact.compact` of a copy of the model with one
 language's structure gives that language's physically smaller model (tested).
 """
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 import torch
 
-from ..tags import mentions
+from ...tags import mentions
 
 ROW_COLUMNS = ["language", "pieces", "rows", "rows_all_zero", "entries_zero", "entries_zero_by_use"]
 
