@@ -191,27 +191,20 @@ def importance_data(config: RunConfig, tokenizer, dev_sets: dict, languages: Seq
     return encode(tokenizer, tokens, tags, config.max_length)
 
 
-def distil(config: RunConfig, teacher, folder: str, names: list[str], fine_tune, trained: TrainResult):
-    """The student of a distillation run and its training record (the teacher's training, if
-    any, first). Task-specific: ``teacher`` is the fine-tuned model, the student learns from its
-    logits and the tags (``config.temperature``, ``config.distill_alpha``). Task-agnostic: the
-    pre-trained encoder (loaded again from ``folder``) teaches its hidden states on the training
-    sentences, their tags unused, then the student is fine-tuned; ``trained`` (the teacher's
-    fine-tuning, which this variant does not need) is dropped from the record."""
-    from transformers import AutoModelForTokenClassification
-
+def distil(config: RunConfig, teacher, fine_tune, trained: TrainResult | None):
+    """The student of a distillation run and its training record. Task-specific: ``teacher`` is
+    the fine-tuned model (``trained`` its record, which comes first), the student learns from its
+    logits and the tags (``config.temperature``, ``config.distill_alpha``). Task-agnostic:
+    ``teacher`` is the pre-trained encoder (nothing was fine-tuned, ``trained`` is None); it
+    teaches its hidden states on the training sentences, their tags unused, and then the student
+    is fine-tuned."""
     from .compress.distillation import hidden_state_loss, make_student, task_specific_loss
 
+    student = make_student(teacher, config.student_layers, config.student_heads)
     if config.distill == "task_specific":
-        student = make_student(teacher, config.student_layers, config.student_heads)
         return student, trained.then(fine_tune(config.epochs, student,
                                                task_specific_loss(teacher, config.temperature, config.distill_alpha)))
-    device = next(teacher.parameters()).device
-    pre = AutoModelForTokenClassification.from_pretrained(
-        folder, num_labels=len(names), id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)}
-    ).to(device)
-    student = make_student(pre, config.student_layers, config.student_heads)
-    record = fine_tune(config.epochs, student, hidden_state_loss(pre))
+    record = fine_tune(config.epochs, student, hidden_state_loss(teacher))
     return student, record.then(fine_tune(config.epochs, student))
 
 
@@ -351,7 +344,8 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
 
     if config.prune_at == "before":
         prune_now(pruner, config.sparsity, 0)
-    result = fine_tune(config.epochs)
+    # task-agnostic distillation needs no fine-tuned teacher: the pre-trained encoder teaches
+    result = None if config.distill == "task_agnostic" else fine_tune(config.epochs)
     if config.prune_at == "after":
         prune_now(pruner, config.sparsity, result.steps)
         if config.recovery_epochs:
@@ -359,9 +353,8 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
             # decay from config.learning_rate, as when a pruned model is fine-tuned again
             result = result.then(fine_tune(config.recovery_epochs))
     if config.distill != "none":
-        # the model trained above is the teacher (task-specific) or is not needed (task-agnostic:
-        # the pre-trained encoder teaches); the student is what the run evaluates
-        model, result = distil(config, model, folder, names, fine_tune, result)
+        # the model (fine-tuned above, or pre-trained) teaches; the student is what the run evaluates
+        model, result = distil(config, model, fine_tune, result)
         pruner = METHODS["dense"](model, None, config.scope, config.granularity)
     pruner.finish()
     report = pruner.report()
