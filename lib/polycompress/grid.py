@@ -13,9 +13,9 @@ A grid file::
     seeds: [0]
     train_size: 1000                               # per language (capped by the corpus)
     epochs: {100: 20, default: 2}                  # epochs by a language's training size
+                                                   # (a list of such budgets: runs for each)
     batch_size: {100: 8, 1000: 8, default: 32}     # by training size too: a language's, or for a
                                                    # multilingual run its union's (their sum)
-                                                   # (a list of such budgets: runs for each)
     exposure: equal                                # multilingual: "equal" (each language its own
                                                    # epochs) or "union" (the largest one's for all)
     embedding_pools: [full]                        # incl_embeddings: sparsity over the full

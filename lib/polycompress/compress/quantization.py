@@ -17,7 +17,7 @@ fine-tuning, neither retrained:
     LLM.int8 (Dettmers et al. 2022) through ``transformers``' bitsandbytes integration
     (``BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=6.0)``): int8 weights with
     vector-wise scales, and the input columns with an outlier above the threshold multiplied in
-    16/32 bits. The classifier head stays in float (bitsandbytes' own advice for output layers).
+    16/32 bits. The classifier head stays in float (as transformers keeps a model's output layer).
     Where the installed bitsandbytes cannot run on the device, :class:`QuantizationUnavailable`
     carries the library's own reason; the study's tables then say "unavailable", never a number.
 
