@@ -35,3 +35,17 @@ def test_awobade_quantization_tables_give_back_the_papers_own_averages():
     ms = t[t["metric"] == "inference_ms"].pivot(index="language", columns="quantization", values="value")
     assert round(100 * (1 - ms["dynamic_int8"] / ms["none"]).mean(), 1) == 40.9
     assert round(100 * (1 - ms["llm_int8"] / ms["none"]).mean(), 1) == 52.3
+
+
+def test_awobade_table8_is_complete_and_internally_consistent():
+    """Table 8 as transcribed: every (sparsity, language) once; the pruned parameters are the
+    sparsity's share of one count (70,785,790, the prunable parameters it implies); F1 agrees
+    with its own precision and recall (means over seeds, rounded to 0.01), which catches a
+    misread digit."""
+    t = reference.awobade_prune_before()
+    assert len(t) == 100 and not t.duplicated(["sparsity", "language"]).any()
+    assert sorted(t["sparsity"].unique()) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+    assert t["language"].nunique() == 10
+    assert ((t["pruned_params"] / 70_785_790 - t["sparsity"]).abs() < 1e-3).all()
+    f1 = 2 * t["precision"] * t["recall"] / (t["precision"] + t["recall"])
+    assert ((f1 - t["f1"]).abs() <= 0.0115).all()

@@ -31,6 +31,13 @@ def awobade_quantization() -> pd.DataFrame:
     return pd.read_csv(repo_data_dir() / "reference" / "awobade2023" / "quantization.csv")
 
 
+def awobade_prune_before() -> pd.DataFrame:
+    """Awobade et al. (2023) Table 8: pruning before fine-tuning, per sparsity (fraction) and
+    MasakhaNER language: loss, precision, recall, F1 (fractions), inference time (unit unstated)
+    and parameters pruned."""
+    return pd.read_csv(repo_data_dir() / "reference" / "awobade2023" / "table8_prune_before_finetuning.csv")
+
+
 def aggregate(cells: pd.DataFrame) -> pd.DataFrame:
     """Mean and median F1 over languages for each table and sparsity (the summary rows' recipe)."""
     stats = cells.groupby(GROUP)["f1"].agg(["mean", "median"]).reset_index()
