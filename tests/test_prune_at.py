@@ -38,12 +38,11 @@ def test_the_grid_takes_prune_at_as_an_axis_of_imp_runs():
 
 
 def test_masks_set_before_training_are_those_of_the_pre_trained_weights_and_hold(tiny_bert):
-    """The mechanism of prune_at "before" (and "after"): prune_now on the weights as they are,
+    """The mechanism of prune_at "before" (and "after"): prune_to on the weights as they are,
     then a schedule that never updates; the optimizer moves the kept weights, never the pruned."""
     import copy
 
     from polycompress.compress.pruning import MagnitudePruner, Schedule
-    from polycompress.experiment import HELD, prune_now
     from polycompress.training import train
 
     from test_training import toy_data
@@ -51,8 +50,8 @@ def test_masks_set_before_training_are_those_of_the_pre_trained_weights_and_hold
     pre = copy.deepcopy(tiny_bert)
     reference = MagnitudePruner(pre, Schedule(0, 0, 1, 0.5), "partial")
     reference.update_masks(0.5)
-    pruner = MagnitudePruner(tiny_bert, Schedule(HELD, HELD, 1, 0.5), "partial")
-    prune_now(pruner, 0.5, 0)
+    pruner = MagnitudePruner(tiny_bert, Schedule.held(0.5), "partial")
+    pruner.prune_to(0.5, 0)
     train(tiny_bert, toy_data(), epochs=2, batch_size=8, learning_rate=1e-3, weight_decay=0.0, seed=0, pad_id=1,
           after_step=pruner.step, progress=False)
     assert pruner.history == [(0, 0.5)]

@@ -49,6 +49,8 @@ QUANTIZATIONS = ("dynamic_int8", "llm_int8")
 PRUNE_AT = ("before", "during", "after")
 #: knowledge distillation into a smaller student (RunConfig.distill; compress.distillation)
 DISTILL = ("none", "task_specific", "task_agnostic")
+#: the task-specific distillation temperature of Awobade et al. (appendix B, TextBrewer)
+DISTILL_TEMPERATURE = 8.0
 #: keys of :meth:`RunConfig.canonical` that are derived, not parameters (a notebook does not take them)
 DERIVED_KEYS = ("engine_version", "method_version", "donors")
 
@@ -141,7 +143,7 @@ class RunConfig:
     distill: str = "none"
     student_layers: int = 0
     student_heads: int = 0
-    temperature: float = 8.0
+    temperature: float = DISTILL_TEMPERATURE
     distill_alpha: float = 0.5
 
     def __post_init__(self) -> None:

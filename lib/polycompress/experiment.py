@@ -208,18 +208,6 @@ def distil(config: RunConfig, teacher, fine_tune, trained: TrainResult | None):
     return student, record.then(fine_tune(config.epochs, student))
 
 
-#: the first update step of a schedule that never updates (prune_at "before" and "after")
-HELD = 10**12
-
-
-def prune_now(pruner, sparsity: float, step: int) -> None:
-    """Set ``pruner``'s masks at ``sparsity`` from the weights as they are, zero the pruned ones
-    and record the update at ``step`` (prune_at "before": 0; "after": the steps trained)."""
-    pruner.update_masks(sparsity)
-    pruner.apply()
-    pruner.history.append((step, sparsity))
-
-
 def quantized_rows(config: RunConfig, model, tokenizer, test_sets: dict, names: list[str],
                    rows: list[dict]) -> list[dict]:
     """Rows of the quantized copies of ``model`` (``config.quantizations``, on the CPU): each
@@ -310,8 +298,8 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
         schedule = derived_schedule(steps, config.sparsity)
     if config.prune_at != "during":
         # the masks are set once (before: now, on the pre-trained weights; after: on the
-        # fine-tuned ones) and then held: a schedule whose updates lie beyond any run
-        schedule = Schedule(HELD, HELD, 1, config.sparsity)
+        # fine-tuned ones) and then held
+        schedule = Schedule.held(config.sparsity)
     dev: dict[str | None, Encoded] = {}  # loaded on first use: only importance-based methods ask
 
     def importance_batches(code: str | None = None) -> list[dict]:
@@ -343,11 +331,11 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
         )
 
     if config.prune_at == "before":
-        prune_now(pruner, config.sparsity, 0)
+        pruner.prune_to(config.sparsity, 0)
     # task-agnostic distillation needs no fine-tuned teacher: the pre-trained encoder teaches
     result = None if config.distill == "task_agnostic" else fine_tune(config.epochs)
     if config.prune_at == "after":
-        prune_now(pruner, config.sparsity, result.steps)
+        pruner.prune_to(config.sparsity, result.steps)
         if config.recovery_epochs:
             # a second fine-tuning with the masks held: a fresh optimizer and learning-rate
             # decay from config.learning_rate, as when a pruned model is fine-tuned again

@@ -38,9 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-IGNORE = -100
-#: the paper's task-specific temperature (appendix B, TextBrewer)
-TASK_SPECIFIC_TEMPERATURE = 8.0
+from ..config import DISTILL_TEMPERATURE as TASK_SPECIFIC_TEMPERATURE
+from ..training import IGNORE
 #: the student shapes of the paper's grid (Table 1): layers x heads
 STUDENT_SHAPES = ((4, 4), (4, 6), (6, 4), (6, 6))
 

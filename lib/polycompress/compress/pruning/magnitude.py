@@ -174,13 +174,19 @@ class MagnitudePruner:
             if mask is not None:
                 p.mul_(mask)
 
+    def prune_to(self, sparsity: float, step: int) -> None:
+        """Set the masks at ``sparsity`` from the weights as they are, zero the pruned ones and
+        record the update at ``step`` (the schedule's updates; prune_at "before" and "after")."""
+        self.update_masks(sparsity)
+        self.history.append((step, sparsity))
+        self.apply()
+
     def step(self, step: int) -> None:
         """After optimizer step ``step``: update masks on schedule, then zero pruned weights."""
         if self.schedule.is_update_step(step):
-            target = self.schedule.sparsity(step)
-            self.update_masks(target)
-            self.history.append((step, target))
-        self.apply()
+            self.prune_to(self.schedule.sparsity(step), step)
+        else:
+            self.apply()
 
     def finish(self) -> None:
         """Nothing to do after training: the masks already hold."""

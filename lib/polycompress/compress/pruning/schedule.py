@@ -58,6 +58,16 @@ class Schedule:
     def update_steps(self) -> list[int]:
         return [s for s in range(self.start, self.end + 1) if self.is_update_step(s)]
 
+    @classmethod
+    def held(cls, final: float) -> "Schedule":
+        """A schedule that never updates (its first update lies beyond any run): masks set once
+        with :meth:`MagnitudePruner.prune_to` are only held (prune_at "before" and "after")."""
+        return cls(HELD, HELD, 1, final)
+
+
+#: the first update step of :meth:`Schedule.held`
+HELD = 10**12
+
 
 def paper_schedule(train_sentences: int, final: float) -> Schedule:
     """The paper's schedule for one of its training sizes (Appendix A.2)."""
