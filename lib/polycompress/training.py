@@ -8,8 +8,9 @@ of short NER sentences on a CPU.
 Device and precision: a run's ``precision`` (part of its config) says how its passes compute:
 float32, or under autocast in bfloat16 (CPU or GPU) or float16 (CUDA, with a gradient scaler).
 Weights, the optimizer's state and the pruning masks stay float32. :func:`check_precision`
-refuses what a device cannot do. The CUDA path is untested here (no GPU on this machine); the
-float16 and bfloat16 branches are exercised on the CPU by ``tests/test_device.py``.
+refuses what a device cannot do. The CUDA path ran once on a borrowed GPU
+(``benchmarks/device_check.py``; README, "Devices"); CI has no GPU, so the float16 and bfloat16
+branches are exercised on the CPU by ``tests/test_device.py``.
 """
 
 from __future__ import annotations
