@@ -133,3 +133,44 @@ def test_embedding_pools_multiply_only_embedding_runs(tmp_path):
     path.write_text(path.read_text().replace("[full, trimmed]", "[full, all]"))
     with pytest.raises(ConfigError, match=r"g.yaml:9: .*embedding_pools must be"):
         load_grid(str(path)).runs()
+
+
+def test_compression_axes_of_a_grid_prune_after_quantize_distil_and_zero_shot():
+    """prune_after and quantizations go to the dense run only, each distillation strategy x
+    student shape is one more dense run, and eval_languages leave out a run's own languages."""
+    from polycompress.grid import Grid
+
+    spec = {"languages": ["sw", "yo"], "monolingual": ["sw", "yo"], "multilingual": False, "methods": ["imp"],
+            "scopes": ["partial"], "sparsities": [0.5], "seeds": [0], "epochs": {"default": 1}, "train_size": 50,
+            "prune_after": [0.3, 0.6], "quantizations": ["dynamic_int8"], "eval_languages": ["yo", "jv"],
+            "distill": ["task_specific", "task_agnostic"], "students": [[4, 4], [6, 6]], "perturbed": False}
+    runs = Grid("g", spec).runs()
+    sw = [r for r in runs if r.languages == ("sw",)]
+    dense = [r for r in sw if r.method == "dense" and r.distill == "none"]
+    assert len(dense) == 1 and dense[0].prune_after == (0.3, 0.6) and dense[0].quantizations == ("dynamic_int8",)
+    assert sorted((r.distill, r.student_layers, r.student_heads) for r in sw if r.distill != "none") == [
+        ("task_agnostic", 4, 4), ("task_agnostic", 6, 6), ("task_specific", 4, 4), ("task_specific", 6, 6)]
+    assert all(r.prune_after == () and r.quantizations == () for r in sw if r is not dense[0])
+    assert {r.eval_languages for r in sw} == {("yo", "jv")}
+    assert {r.eval_languages for r in runs if r.languages == ("yo",)} == {("jv",)}
+    assert all(not r.perturbed for r in runs)
+    with pytest.raises(ConfigError, match="goes with students"):
+        Grid("g", {**spec, "students": []}).runs()
+    with pytest.raises(ConfigError, match="distill is a list"):
+        Grid("g", {**spec, "distill": ["later"]}).runs()
+
+
+def test_the_awobade_presets_are_the_paper_s_design_and_its_laptop_part():
+    from polycompress.grid import AWOBADE_LANGUAGES, AWOBADE_SPARSITIES, load_grid
+
+    full = load_grid("awobade").runs()
+    assert {r.languages[0] for r in full} == {*AWOBADE_LANGUAGES, "fon", "bam"}  # ten + few-shot fon, bam
+    assert {r.seed for r in full} == {1, 3, 5} and all(r.setting == "monolingual" for r in full)
+    imp = [r for r in full if r.method == "imp"]
+    assert {(r.prune_at, r.sparsity) for r in imp} == {(a, s) for a in ("before", "during") for s in AWOBADE_SPARSITIES}
+    assert {(r.distill, r.student_layers, r.student_heads) for r in full if r.distill != "none"} == {
+        (d, l, h) for d in ("task_specific", "task_agnostic") for l in (4, 6) for h in (4, 6)}
+    small = load_grid("awobade-default").runs()
+    assert len(small) == 15 and {r.seed for r in small} == {1, 3, 5}
+    dense = [r for r in small if r.method == "dense" and r.distill == "none"]
+    assert all(r.prune_after == tuple(AWOBADE_SPARSITIES) and r.eval_languages == ("fon", "bam") for r in dense)

@@ -81,3 +81,36 @@ def test_before_and_after_in_a_real_run(real_mirror, e5_folder, tmp_path):
     record = json.loads((tmp_path / "after" / "done.json").read_text())
     assert record["mask_updates"] == [[steps, 0.5]] and record["steps"] == 2 * steps
     assert set(out.rows["prune_at"]) == {"after"} and set(out.rows["recovery_epochs"]) == {1.0}
+
+
+def test_prune_after_and_eval_languages_are_validated():
+    dense = {**BASE, "method": "dense", "sparsity": 0.0}
+    assert "prune_after" not in RunConfig(**dense).canonical() and "perturbed" not in RunConfig(**dense).canonical()
+    assert RunConfig(**dense, prune_after=(0.5,)).run_id != RunConfig(**dense).run_id
+    with pytest.raises(ConfigError, match="prune_after prunes copies"):
+        RunConfig(**BASE, prune_after=(0.5,))  # an imp run
+    with pytest.raises(ConfigError, match="distinct fractions"):
+        RunConfig(**dense, prune_after=(0.5, 1.0))
+    with pytest.raises(ConfigError, match="not training languages"):
+        RunConfig(**dense, eval_languages=("sw",))
+
+
+def test_prune_after_rows_are_an_after_run_s_and_eval_languages_are_zero_shot(real_mirror, e5_folder, tmp_path):
+    """A dense run's prune_after copies score exactly what a prune_at "after" run (no recovery)
+    of the same seed scores: the same fine-tuning, the same magnitudes, the same masks."""
+    from polycompress.experiment import run
+
+    dense = RunConfig(**{**BASE, "method": "dense", "sparsity": 0.0}, prune_after=(0.5,), eval_languages=("yo",),
+                      perturbed=False)
+    rows = run(dense, tmp_path / "dense", progress=False, device="cpu", threads=1).rows
+    assert set(rows.test_set) == {"regular"}  # perturbed=False
+    after = rows[rows.prune_at == "after"].set_index("language")
+    assert sorted(after.index) == ["sw", "yo"] and (after.method == "imp").all()
+    assert (after.target_sparsity == 0.5).all() and after.achieved_sparsity.sub(0.5).abs().max() < 1e-3
+    zero_shot = rows[(rows.language == "yo") & (rows.prune_at == "during")]
+    assert len(zero_shot) == 1 and zero_shot.train_size.iloc[0] == 0 and zero_shot.n_sentences.iloc[0] > 0
+
+    separate = run(RunConfig(**BASE, prune_at="after"), tmp_path / "after", progress=False, device="cpu", threads=1).rows
+    mine = separate[separate.test_set == "regular"].set_index("language").loc["sw"]
+    for column in ("f1", "precision", "recall", "n_mentions", "achieved_sparsity"):
+        assert after.loc["sw", column] == mine[column], column

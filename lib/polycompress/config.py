@@ -145,11 +145,23 @@ class RunConfig:
     student_heads: int = 0
     temperature: float = DISTILL_TEMPERATURE
     distill_alpha: float = 0.5
+    # method dense: also magnitude-prune copies of the fine-tuned model to these sparsities (of
+    # ``scope``; no recovery) and score them on the regular test sets. Their rows are those of
+    # prune_at "after" runs with recovery_epochs 0 (tests/test_prune_at.py checks it), at the cost
+    # of evaluation only: the fine-tuning they would repeat is this run's
+    prune_after: tuple[float, ...] = ()
+    # languages scored but not trained on (zero-shot transfer): their regular test sets, for the
+    # model as trained and for its prune_after copies
+    eval_languages: tuple[str, ...] = ()
+    # score the perturbed test sets (SCOPES) too; False: the regular test sets only
+    perturbed: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "languages", tuple(self.languages))
         object.__setattr__(self, "vocab_languages", tuple(self.vocab_languages))
         object.__setattr__(self, "quantizations", tuple(self.quantizations))
+        object.__setattr__(self, "prune_after", tuple(float(x) for x in self.prune_after))
+        object.__setattr__(self, "eval_languages", tuple(self.eval_languages))
         # registered before validation, which looks every language up; stored in one plain
         # form (absolute path, every option) so a notebook rebuilds the same config
         parsed = {}
@@ -176,7 +188,7 @@ class RunConfig:
         unused = sorted(set(self.corpora) - set(self.languages) - set(self.vocab_languages))
         if unused:  # they would change the run id without changing the run
             fail(f"corpora {unused} are neither training nor vocabulary languages of this run")
-        for code in (*self.languages, *self.vocab_languages):
+        for code in (*self.languages, *self.vocab_languages, *self.eval_languages):
             try:
                 languages.get(code)
             except languages.UnknownLanguageError as err:
@@ -233,6 +245,15 @@ class RunConfig:
                      f"{self.distill_alpha}")
         elif (self.student_layers, self.student_heads) != (0, 0):
             fail("student_layers and student_heads are for distill runs")
+        if self.prune_after:
+            if self.method != "dense" or self.distill != "none":
+                fail(f"prune_after prunes copies of a fine-tuned dense model: method 'dense' without distill, "
+                     f"not method {self.method!r} (distill {self.distill!r})")
+            if len(set(self.prune_after)) != len(self.prune_after) or not all(0.0 < x < 1.0 for x in self.prune_after):
+                fail(f"prune_after must be distinct fractions in (0, 1), got {list(self.prune_after)}")
+        if len(set(self.eval_languages)) != len(self.eval_languages) or set(self.eval_languages) & set(self.languages):
+            fail(f"eval_languages {list(self.eval_languages)} must be distinct and not training languages "
+                 f"{list(self.languages)}")
         if self.precision not in PRECISIONS:
             fail(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
         if self.granularity not in GRANULARITIES:
@@ -298,6 +319,13 @@ class RunConfig:
             d["quantizations"] = list(self.quantizations)
         else:
             del d["quantizations"]
+        for key in ("prune_after", "eval_languages"):  # likewise absent when empty
+            if getattr(self, key):
+                d[key] = list(getattr(self, key))
+            else:
+                del d[key]
+        if self.perturbed:  # likewise absent at its default
+            del d["perturbed"]
         if not self.pools_embeddings():  # it changes nothing then: not part of the run
             del d["embedding_pool"]
         if self.corpora:  # options and the files' fingerprint; the folder's path is not the run
@@ -311,7 +339,8 @@ class RunConfig:
         # mirror (or the hub) holds, not on the parameters: they name the run too
         from .donors import run_donors
 
-        return {**versions, "donors": run_donors(self.languages), **d}
+        # (only where the run scores perturbed sets)
+        return {**versions, "donors": run_donors(self.languages) if self.perturbed else {}, **d}
 
     def pools_embeddings(self) -> bool:
         """Whether ``embedding_pool`` matters: IMP of the embeddings of a trimmed vocabulary."""

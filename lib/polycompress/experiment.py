@@ -20,6 +20,7 @@ import shutil
 import time
 import uuid
 import warnings
+from copy import deepcopy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,8 +73,12 @@ METRIC_COLUMNS = ("f1", "precision", "recall", "n_mentions", "f1_PER", "f1_ORG",
 
 def test_set_names(config: RunConfig) -> tuple[str, ...]:
     """The test sets a run scores: :data:`TEST_SETS`, and :data:`~polycompress.perturb.UNSEEN`
-    when ``config.unseen_mentions``."""
+    when ``config.unseen_mentions``; the regular one alone when not ``config.perturbed``."""
+    if not config.perturbed:
+        return ("regular",)
     return (*TEST_SETS, UNSEEN) if config.unseen_mentions else TEST_SETS
+
+
 PREDICTION_COLUMNS = ["run_id", "language", "test_set", "sentence", "gold", "pred"]
 
 
@@ -161,18 +166,29 @@ def load_data(config: RunConfig) -> tuple[dict, dict, dict, dict]:
         sets = {"regular": te.select(keep) if keep is not None else te}
         notes[code] = {}
         # only the kept sentences are perturbed: the same as cutting the whole perturbed split
-        scopes = (*SCOPES, UNSEEN) if config.unseen_mentions else SCOPES
+        scopes = test_set_names(config)[1:]
         names = tr.features["ner_tags"].feature.names
         seen = set(surface_forms(tr["tokens"], [[names[i] for i in t] for t in tr["ner_tags"]]))
-        for scope, p in perturbed_test_sets(code, config.perturbation_seed, te, rows=keep, scopes=scopes,
-                                            seen=seen).items():
+        for scope, p in (perturbed_test_sets(code, config.perturbation_seed, te, rows=keep, scopes=scopes,
+                                             seen=seen) if scopes else {}).items():
             if p.available:
                 sets[scope] = p.dataset
             else:
                 notes[code][scope] = f"unavailable: {p.reason}"
+        if train_sets and names != next(iter(train_sets.values())).features["ner_tags"].feature.names:
+            raise ValueError(f"{code!r} is tagged {names}, unlike the run's other languages")
         train_sets[code] = tr
         dev_sets[code] = ds["validation"]
         test_sets[code] = sets
+    for code in config.eval_languages:  # zero-shot: the regular sample alone, as for a training language
+        te = load_language(code)[0]["test"]
+        if config.eval_size is not None and config.eval_size < len(te):
+            te = te.select(subsample_indices(len(te), config.eval_size, DATA_SEED))
+        if te.features["ner_tags"].feature.names != names:
+            raise ValueError(f"eval language {code!r} is tagged {te.features['ner_tags'].feature.names}, the "
+                             f"training languages {names}: a zero-shot score needs the same tag set")
+        test_sets[code] = {"regular": te}
+        notes[code] = {}
     return train_sets, dev_sets, test_sets, notes
 
 
@@ -350,43 +366,71 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
     donors = config.canonical()["donors"]
     parameters = sum(p.numel() for p in model.parameters())  # the evaluated model's (a student's)
     rows, predictions = [], []
+
+    def scored(net, code: str, test_name: str, common: dict, keep: bool, train_forms=None) -> dict:
+        """``common`` with ``net``'s scores on ``code``'s ``test_name`` set (predictions kept if
+        ``keep``; entity overlap with ``train_forms`` where given)."""
+        test = test_sets[code].get(test_name)
+        if test is None:  # no donors for this scope: an explicit row, no score
+            return {**common, "n_sentences": 0, "test_set_note": notes[code][test_name]}
+        gold = [[names[i] for i in t] for t in test["ner_tags"]]
+        enc = encode(tokenizer, test["tokens"], test["ner_tags"], EVAL_MAX_LENGTH)
+        pred_ids = predict(net, enc, EVAL_BATCH, tokenizer.pad_token_id, device, precision, EVAL_TOKENS)
+        pred = [[names[i] if i >= 0 else "O" for i in p] for p in pred_ids]  # unscored words -> O, counted
+        if keep:
+            predictions.extend({"run_id": config.run_id, "language": code, "test_set": test_name, "sentence": k,
+                                "gold": g, "pred": p} for k, (g, p) in enumerate(zip(gold, pred)))
+        row = {**common, **score(gold, pred), "n_sentences": len(test), "words_unscored": enc.words_cut,
+               "test_set_note": ""}
+        if train_forms is not None:
+            overlap = entity_overlap(train_forms, surface_forms(test["tokens"], gold))
+            row.update(entity_overlap_unique=overlap["unique"], entity_overlap_occurrences=overlap["occurrences"])
+        return row
+
+    def common_row(code: str, test_name: str) -> dict:
+        trained = code in config.languages
+        return {
+            "run_id": config.run_id, "setting": config.setting, "train_languages": ",".join(config.languages),
+            "language": code, "model": config.model, "method": config.method,
+            "scope": config.scope if config.method != "dense" else "none", "granularity": config.granularity,
+            "embedding_pool": embedding_pool(config),
+            "subnetworks": config.subnetworks, "target_sparsity": config.sparsity,
+            "achieved_sparsity": pruner.achieved(code) if non_shared else report.achieved, "seed": config.seed,
+            "test_set": test_name, "sparsity_share_of_all": report.share_of_all,
+            # an eval language (zero-shot) was not trained on: 0 sentences, 0 epochs
+            "train_size": len(train_sets[code]) if trained else 0,
+            "epochs": config.epochs * config.repeats(code) if trained else 0.0, "device": device,
+            "arithmetic": precision, "quantization": "none",
+            "prune_at": config.prune_at, "recovery_epochs": config.recovery_epochs,
+            "distill": config.distill, "parameters": parameters,
+            "donor_languages": " ".join(donors.get(code, {}).get(test_name, [] if test_name == "regular" else [code])),
+        }
+
     for code in config.languages:
         if non_shared:
             pruner.use(code)  # each language is evaluated with its own subnetwork
         train_forms = surface_forms(train_sets[code]["tokens"], [[names[i] for i in t] for t in train_sets[code]["ner_tags"]])
         for test_name in test_set_names(config):
-            common = {
-                "run_id": config.run_id, "setting": config.setting, "train_languages": ",".join(config.languages),
-                "language": code, "model": config.model, "method": config.method,
-                "scope": config.scope if config.method != "dense" else "none", "granularity": config.granularity,
-                "embedding_pool": embedding_pool(config),
-                "subnetworks": config.subnetworks, "target_sparsity": config.sparsity,
-                "achieved_sparsity": pruner.achieved(code) if non_shared else report.achieved, "seed": config.seed,
-                "test_set": test_name, "sparsity_share_of_all": report.share_of_all,
-                "train_size": len(train_sets[code]), "epochs": config.epochs * config.repeats(code), "device": device,
-                "arithmetic": precision, "quantization": "none",
-                "prune_at": config.prune_at, "recovery_epochs": config.recovery_epochs,
-                "distill": config.distill, "parameters": parameters,
-            }
-            common["donor_languages"] = " ".join(donors[code].get(test_name, [] if test_name == "regular" else [code]))
-            test = test_sets[code].get(test_name)
-            if test is None:  # no donors for this scope: an explicit row, no score
-                rows.append({**common, "n_sentences": 0, "test_set_note": notes[code][test_name]})
-                continue
-            gold = [[names[i] for i in t] for t in test["ner_tags"]]
-            enc = encode(tokenizer, test["tokens"], test["ner_tags"], EVAL_MAX_LENGTH)
-            pred_ids = predict(model, enc, EVAL_BATCH, tokenizer.pad_token_id, device, precision, EVAL_TOKENS)
-            pred = [[names[i] if i >= 0 else "O" for i in p] for p in pred_ids]  # unscored words -> O, counted
-            predictions += [{"run_id": config.run_id, "language": code, "test_set": test_name, "sentence": k,
-                             "gold": g, "pred": p} for k, (g, p) in enumerate(zip(gold, pred))]
-            overlap = entity_overlap(train_forms, surface_forms(test["tokens"], gold))
-            rows.append({
-                **common, **score(gold, pred), "n_sentences": len(test),
-                "entity_overlap_unique": overlap["unique"], "entity_overlap_occurrences": overlap["occurrences"],
-                "words_unscored": enc.words_cut, "test_set_note": "",
-            })
+            rows.append(scored(model, code, test_name, common_row(code, test_name), True, train_forms))
+    for code in config.eval_languages:
+        rows.append(scored(model, code, "regular", common_row(code, "regular"), True))
+    after_rows: list[dict] = []
+    for sparsity in config.prune_after:
+        # a copy pruned once, by magnitude, as the trained weights are (prune_at "after", no recovery)
+        pruned = deepcopy(model)
+        after = METHODS["imp"](pruned, Schedule.held(sparsity), config.scope, config.granularity,
+                               outside=outside_rows(config, folder))
+        after.prune_to(sparsity, result.steps)
+        after.finish()
+        achieved = after.report().achieved
+        for code in (*config.languages, *config.eval_languages):
+            common = {**common_row(code, "regular"), "method": "imp", "scope": config.scope, "target_sparsity": sparsity,
+                      "achieved_sparsity": achieved, "prune_at": "after", "recovery_epochs": 0.0}
+            after_rows.append(scored(pruned, code, "regular", common, False))
+        del pruned, after
     if config.quantizations:
         rows += quantized_rows(config, model, tokenizer, test_sets, names, rows)
+    rows += after_rows
     table = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)
     predictions = pd.DataFrame(predictions, columns=PREDICTION_COLUMNS)
     embedding = embedding_report(model, tokenizer, config, train_sets, test_sets, names)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import io
+import logging
 import statistics
 import tempfile
 import time
@@ -84,12 +85,24 @@ def _dynamic_int8(model: nn.Module) -> nn.Module:
         return quantize_dynamic(copy.deepcopy(model).eval(), {nn.Linear}, dtype=torch.qint8)
 
 
+class _CastNotice(logging.Filter):
+    """Drops bitsandbytes' "inputs will be cast from float32 to float16" notice, which it logs at
+    every forward pass of every int8 layer fed float32 activations (thousands per test set). The
+    cast is part of LLM.int8 on this path, and said once here instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "inputs will be cast" not in record.getMessage()
+
+
 def _llm_int8(model: nn.Module, threshold: float) -> nn.Module:
     try:
         import bitsandbytes  # noqa: F401  (transformers needs it; its import error is the reason)
         from transformers import BitsAndBytesConfig
     except Exception as err:  # ImportError, or a library that fails to load its native code
         raise QuantizationUnavailable(f"llm_int8: bitsandbytes cannot be loaded here: {err}") from err
+    notices = logging.getLogger("bitsandbytes.autograd._functions")
+    if not any(isinstance(f, _CastNotice) for f in notices.filters):
+        notices.addFilter(_CastNotice())
     config = BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=threshold, llm_int8_skip_modules=["classifier"])
     # transformers quantizes while loading: the trained weights go through a folder, as a
     # fine-tuned model is shipped (and as bitsandbytes' own tests load one)
