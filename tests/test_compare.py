@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from seqeval.metrics import f1_score
 
 from polycompress import compare
@@ -370,3 +371,42 @@ def test_exposure_cells_compare_each_union_with_the_same_monolingual_models():
     assert list(cells.index) == ["equal", "union"] and (cells["seeds"] == 3).all()
     assert cells.loc["equal", "difference"] == pytest.approx(1.0 - f1_score(GOLD, WORSE))
     assert cells.loc["union", "difference"] == pytest.approx(0.0)
+
+
+def test_seed_cells_give_a_t_interval_over_seeds_and_take_the_book_s_rule():
+    """Post-training copies keep no predictions: their cells are over seeds alone. Three seeds
+    all 0.05 above (spread 0.01) are clearly higher; a cell whose seeds straddle zero is not;
+    the equivalence rule needs the whole interval inside the margin."""
+    from polycompress.compare import claim_verdict, equivalence_verdict, seed_cells
+
+    rows = []
+    for seed, (base, up, mixed) in enumerate([(0.70, 0.75, 0.71), (0.72, 0.78, 0.70), (0.71, 0.75, 0.72)]):
+        rows += [{"language": "hau", "seed": seed, "model": "a", "f1": base},
+                 {"language": "hau", "seed": seed, "model": "b", "f1": up},
+                 {"language": "yor", "seed": seed, "model": "a", "f1": base},
+                 {"language": "yor", "seed": seed, "model": "b", "f1": mixed}]
+    cells = seed_cells(pd.DataFrame(rows), ["language"], "a", "b").set_index("language")
+    assert cells.loc["hau", "difference"] == pytest.approx(0.05, abs=1e-9) and cells.loc["hau", "seeds"] == 3
+    d = np.array([0.05, 0.06, 0.04])
+    half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3)
+    assert cells.loc["hau", "low"] == pytest.approx(0.05 - half) and cells.loc["hau", "high"] == pytest.approx(0.05 + half)
+    assert cells.loc["hau", "seeds_agree"] and not cells.loc["yor", "seeds_agree"]
+    assert claim_verdict(cells.loc[["hau"]].reset_index(), "higher") == "holds"
+    assert claim_verdict(cells.reset_index(), "higher") == "holds in part"
+    assert equivalence_verdict(cells.loc[["yor"]].reset_index(), margin=0.2) == "holds"
+    assert equivalence_verdict(cells.loc[["hau"]].reset_index(), margin=0.02) == "does not hold"
+    assert equivalence_verdict(cells.loc[["yor"]].reset_index(), margin=0.01) == "cannot tell"
+
+
+def test_seed_cells_can_judge_a_model_that_survives_where_the_other_collapses():
+    from polycompress.compare import claim_verdict, seed_cells
+
+    rows = [{"language": "hau", "seed": s, "model": m, "f1": f}
+            for s, (dead, alive) in enumerate([(0.0, 0.30), (0.01, 0.35), (0.0, 0.28)])
+            for m, f in (("after", dead), ("before", alive))]
+    usual = seed_cells(pd.DataFrame(rows), ["language"], "after", "before")
+    assert usual["collapsed"].all() and claim_verdict(usual, "higher") == "cannot tell"
+    both = seed_cells(pd.DataFrame(rows), ["language"], "after", "before", collapsed_when="both")
+    assert not both["collapsed"].any() and claim_verdict(both, "higher") == "holds"
+    with pytest.raises(ValueError, match="collapsed_when"):
+        seed_cells(pd.DataFrame(rows), ["language"], "after", "before", collapsed_when="one")

@@ -53,7 +53,8 @@ def _with_language_facts(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_results(path: Path | str | None = None, embedding_pool: str | None = "full",
-                 quantization: str | None = "none", prune_at: str | None = "during") -> pd.DataFrame:
+                 quantization: str | None = "none", prune_at: str | None = "during",
+                 distill: str | None = "none") -> pd.DataFrame:
     """The results table with each language's corpus, script, family and paper size bucket.
     A table collected before non-shared runs existed gets ``subnetworks`` "shared" (all were).
 
@@ -62,7 +63,9 @@ def load_results(path: Path | str | None = None, embedding_pool: str | None = "f
     finds one model per cell; ``None`` keeps them all. ``quantization``: likewise the rows of
     one quantization only, by default the models as trained ("none"), and the IMP runs that
     pruned at one time (``prune_at``, by default "during", the study's IMP); ``None`` keeps all.
-    Dense runs are kept whatever ``prune_at`` says: they are every time's baseline."""
+    Dense runs are kept whatever ``prune_at`` says: they are every time's baseline. ``distill``:
+    the rows of distilled students of that strategy only, by default none (the models as
+    fine-tuned), so that a student never stands in for its dense teacher."""
     table = _with_language_facts(fill_subnetworks(_grid_table("results.parquet", path)))
     if embedding_pool is not None and "embedding_pool" in table:
         table = table[table["embedding_pool"].isin(["none", embedding_pool])].reset_index(drop=True)
@@ -71,6 +74,8 @@ def load_results(path: Path | str | None = None, embedding_pool: str | None = "f
     if prune_at is not None and "prune_at" in table:
         keep = (table["prune_at"].fillna("during") == prune_at) | (table["method"] == "dense")
         table = table[keep].reset_index(drop=True)
+    if distill is not None and "distill" in table:
+        table = table[table["distill"].fillna("none") == distill].reset_index(drop=True)
     return table
 
 

@@ -482,3 +482,61 @@ def correlation_verdict(c: dict, expected_sign: int, alpha: float = 0.05, min_n:
     if c["n"] < min_n or not c["spearman_p"] < alpha:
         return "cannot tell"
     return "holds" if c["spearman"] * expected_sign > 0 else "does not hold"
+
+
+def seed_cells(frame: pd.DataFrame, keys: list[str], a: str, b: str, label: str = "model",
+               collapse_f1: float = COLLAPSE_F1, collapsed_when: str = "either") -> pd.DataFrame:
+    """Cells of a comparison whose models keep no per-sentence predictions (the post-training
+    copies of a run: quantized, pruned after training), so the interval is over seeds alone.
+
+    ``frame`` has one F1 per ``keys`` + ``seed`` + ``label`` (``label`` names the model: ``a`` and
+    ``b`` are two of its values). Per cell of ``keys``: the seeds' ``F1(b) - F1(a)``, their mean, a
+    Student-t interval over seeds (seeds - 1 degrees of freedom; NaN below 2 seeds), the p of a
+    one-sample t-test, whether every seed shares the mean's sign, and ``collapsed`` when either
+    model's mean F1 is below ``collapse_f1`` (``collapsed_when="both"``: only when both are, for a
+    claim that one model collapses where the other does not, which the usual rule would leave
+    with nothing to judge). The columns :func:`directions` and
+    :func:`claim_verdict` read, so these cells take the book's rule (Benjamini-Hochberg over a
+    claim's cells, :data:`MIN_SEEDS` agreeing seeds).
+    """
+    if collapsed_when not in ("either", "both"):
+        raise ValueError(f"collapsed_when must be 'either' or 'both', not {collapsed_when!r}")
+    worst = max if collapsed_when == "both" else min
+    wide = frame[frame[label].isin([a, b])].pivot_table(index=[*keys, "seed"], columns=label, values="f1")
+    wide = wide.dropna(subset=[c for c in (a, b) if c in wide])
+    rows = []
+    if a not in wide or b not in wide:
+        return pd.DataFrame(columns=[*keys, "seeds", "f1_a", "f1_b", "difference", "low", "high", "p",
+                                     "seeds_agree", "collapsed"])
+    for cell, part in wide.groupby(level=keys, sort=True):
+        d = (part[b] - part[a]).to_numpy(dtype=float)
+        n, mean = len(d), float(d.mean())
+        sd = float(d.std(ddof=1)) if n > 1 else float("nan")
+        if n > 1 and sd > 0:
+            half = float(stats.t.ppf(0.975, n - 1)) * sd / np.sqrt(n)
+            p = float(2 * stats.t.sf(abs(mean) / (sd / np.sqrt(n)), n - 1))
+        elif n > 1:  # every seed the same difference: exact, no spread to test against
+            half, p = 0.0, (0.0 if mean else 1.0)
+        else:
+            half, p = float("nan"), float("nan")
+        f1_a, f1_b = float(part[a].mean()), float(part[b].mean())
+        rows.append({**dict(zip(keys, cell if isinstance(cell, tuple) else (cell,))), "seeds": n, "f1_a": f1_a,
+                     "f1_b": f1_b, "difference": mean, "low": mean - half, "high": mean + half, "p": p,
+                     "seeds_agree": bool((np.sign(d) == np.sign(mean)).all()) and mean != 0,
+                     "collapsed": worst(f1_a, f1_b) < collapse_f1})
+    return pd.DataFrame(rows)
+
+
+def equivalence_verdict(cells: pd.DataFrame, margin: float, min_seeds: int = MIN_SEEDS) -> str:
+    """Does ``b`` match ``a`` within ``margin`` F1 in every cell (:func:`seed_cells`)? "holds": every
+    counted cell's interval lies inside [-margin, +margin]; "does not hold": some cell's interval
+    lies wholly outside it; otherwise "cannot tell". Collapsed cells and cells with fewer than
+    ``min_seeds`` seeds count as unclear (a match cannot rest on them)."""
+    if not len(cells):
+        return "cannot tell"
+    usable = (~cells["collapsed"].astype(bool)) & (cells["seeds"] >= min_seeds)
+    outside = usable & ((cells["low"] > margin) | (cells["high"] < -margin))
+    inside = usable & (cells["low"] >= -margin) & (cells["high"] <= margin)
+    if outside.any():
+        return "does not hold"
+    return "holds" if inside.all() else "cannot tell"

@@ -38,6 +38,20 @@ def awobade_prune_before() -> pd.DataFrame:
     return pd.read_csv(repo_data_dir() / "reference" / "awobade2023" / "table8_prune_before_finetuning.csv")
 
 
+def awobade_distillation() -> pd.DataFrame:
+    """Awobade et al. (2023) Table 1: F1 in percent per MasakhaNER language (and the printed
+    ``avg``) of each distilled student: ``strategy`` (task_agnostic, task_specific), ``teacher``
+    (AfriBERTa-base or -large), ``layers`` x ``heads`` and its ``params`` as printed (83M, 97M)."""
+    return pd.read_csv(repo_data_dir() / "reference" / "awobade2023" / "table1_distillation.csv")
+
+
+def awobade_teachers_students() -> pd.DataFrame:
+    """Awobade et al. (2023) Table 2: F1 in percent per language (and ``avg``) of the two
+    teachers (``role`` teacher) and the best student of each teacher and strategy."""
+    return pd.read_csv(repo_data_dir() / "reference" / "awobade2023" / "table2_teachers_students.csv",
+                       keep_default_na=False)
+
+
 def aggregate(cells: pd.DataFrame) -> pd.DataFrame:
     """Mean and median F1 over languages for each table and sparsity (the summary rows' recipe)."""
     stats = cells.groupby(GROUP)["f1"].agg(["mean", "median"]).reset_index()
