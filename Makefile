@@ -17,7 +17,7 @@ GRID ?= default
 export POLYCOMPRESS_RESULTS ?= $(abspath results/$(GRID))
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: test book lab install clean model grid curve speed comparisons
+.PHONY: test book lab install clean model grid curve speed comparisons awobade
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -54,12 +54,19 @@ comparisons: curve
 	$(BIN)/polycompress run default-union --out $(abspath results/default-union) --jobs $(JOBS)
 	$(BIN)/polycompress run default-trimmed --out $(POLYCOMPRESS_RESULTS) --jobs $(JOBS)
 
+# Awobade et al.'s study on MasakhaNER (book/awobade; own folder, 15 runs), then its models'
+# latency and size: dense, masked, quantized, students (rounds interleaved as for `speed`)
+AWOBADE := $(abspath results/awobade-default)
+awobade: model
+	$(BIN)/polycompress run awobade-default --out $(AWOBADE) --jobs $(JOBS)
+	$(BIN)/python benchmarks/prune_speed.py --grid $(AWOBADE) --json $(AWOBADE)/speed.json
+
 # dense vs the pruned shapes the grid's runs produced: latency, throughput, size (interleaved
 # rounds, a few minutes; the script skips a grid whose models it already measured)
 speed: grid
 	$(BIN)/python benchmarks/prune_speed.py --grid $(POLYCOMPRESS_RESULTS) --json $(POLYCOMPRESS_RESULTS)/speed.json
 
-book: grid curve speed _static/vega-offline.js
+book: grid curve speed awobade _static/vega-offline.js
 	# --all: Sphinx re-reads only edited pages; results change without the pages changing
 	$(BIN)/jupyter-book build . --all -W -n --keep-going
 

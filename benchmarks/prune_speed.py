@@ -10,6 +10,8 @@ Models: the dense model and one model per pruned shape the grid's finished runs 
 - post-training quantizations the runs scored (``quantizations``): the dense model quantized
   (:mod:`polycompress.compress.quantization`); its speed is the method's, not the run's weights'
   (an int8 kernel's time does not depend on the values; LLM.int8's outlier columns do, a little);
+- distilled students (``distill`` runs): the student's shape (layers x heads) cut from the dense
+  model (:func:`polycompress.compress.distillation.make_student`);
 - structured runs with one shared structure (``grad``, ``l0``): the run's kept heads and FFN units
   per layer (its ``structure.json``) physically removed (:mod:`polycompress.compress.pruning.compact`);
   one run per method and sparsity, the multilingual one where the grid has it.
@@ -84,6 +86,11 @@ def grid_models(grid: Path) -> tuple[str, list[dict]]:
     for method in sorted({q for qs in asked for q in qs}):
         specs.append({"model": f"dense, {method}", "method": "dense", "scope": "none", "sparsity": 0.0,
                       "runs": [], "quantization": method})
+    # distilled students the grid trained: their shapes (layers x heads), dense
+    distill = table["distill"].fillna("none") if "distill" in table else pd.Series("none", index=table.index)
+    for (layers, heads), part in table[distill != "none"].groupby(["student_layers", "student_heads"]):
+        specs.append({"model": f"student {int(layers)} layers x {int(heads)} heads", "method": "distill", "scope": "none",
+                      "sparsity": 0.0, "runs": sorted(part["run_id"]), "student": [int(layers), int(heads)]})
     shared = table[table["method"].isin(["grad", "l0"]) & (table.get("subnetworks", "shared") != "non_shared")]
     for (method, sparsity), part in shared.groupby(["method", "sparsity"]):
         multi = part[part["setting"] == "multilingual"]
@@ -128,6 +135,10 @@ def build(spec: dict, base, test, pad_id: int) -> tuple[torch.nn.Module, dict | 
 
         # an unavailable method stops the benchmark with the library's reason: no row without a time
         return quantize(base, spec["quantization"]), None
+    if spec.get("student"):
+        from polycompress.compress.distillation import make_student
+
+        return make_student(base, *spec["student"]).eval(), None
     model = copy.deepcopy(base)
     if spec["method"] == "dense":
         return model, None

@@ -5,7 +5,7 @@ import re
 import yaml
 
 CHAPTERS = ["data", "methods", "multilingual", "languages", "robustness", "embeddings", "overlap", "scorecard",
-            "structured", "runs", "reference_tables", "fidelity"]
+            "structured", "awobade", "runs", "reference_tables", "fidelity"]
 
 
 def test_book_builds_without_warnings(smoke_book):
