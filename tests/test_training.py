@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from polycompress.training import IGNORE, Encoded, encode, grouped_batches, language_batches, predict, train
@@ -75,3 +76,21 @@ def test_evaluation_batches_keep_every_sentence_once_within_the_budget():
 def test_predictions_do_not_depend_on_the_evaluation_budget(tiny_bert):
     data = toy_data(40)
     assert predict(tiny_bert, data, 16, 1) == predict(tiny_bert, data, 16, 1, max_tokens=40)
+
+
+def test_warmup_raises_the_learning_rate_linearly_then_decays_it(tiny_bert):
+    """warmup=0.5 over 6 steps: the rate climbs over the first 3 steps, then decays linearly to
+    zero as without warm-up; warmup=0 leaves run_ner's schedule as it was."""
+    import copy
+
+    kwargs = dict(epochs=2, batch_size=8, learning_rate=1e-3, weight_decay=0.0, seed=0, pad_id=1, progress=False)
+    plain = train(copy.deepcopy(tiny_bert), toy_data(), **kwargs)
+    warm = train(copy.deepcopy(tiny_bert), toy_data(), warmup=0.5, **kwargs)
+    steps = len(plain.curve)
+    decay = [max(0.0, 1 - (s + 1) / steps) for s in range(steps)]
+    assert [c["lr"] for c in plain.curve] == pytest.approx([1e-3 * d for d in decay])
+    w = int(0.5 * steps)
+    ramp = [min(1.0, (s + 2) / w) for s in range(steps)]  # the rate after step s is the one of step s + 1
+    assert [c["lr"] for c in warm.curve] == pytest.approx([1e-3 * r * d for r, d in zip(ramp, decay)])
+    with pytest.raises(ValueError, match="warmup"):
+        train(copy.deepcopy(tiny_bert), toy_data(), warmup=1.0, **kwargs)

@@ -492,23 +492,35 @@ def seed_cells(frame: pd.DataFrame, keys: list[str], a: str, b: str, label: str 
     ``frame`` has one F1 per ``keys`` + ``seed`` + ``label`` (``label`` names the model: ``a`` and
     ``b`` are two of its values). Per cell of ``keys``: the seeds' ``F1(b) - F1(a)``, their mean, a
     Student-t interval over seeds (seeds - 1 degrees of freedom; NaN below 2 seeds), the p of a
-    one-sample t-test, whether every seed shares the mean's sign, and ``collapsed`` when either
-    model's mean F1 is below ``collapse_f1`` (``collapsed_when="both"``: only when both are, for a
-    claim that one model collapses where the other does not, which the usual rule would leave
-    with nothing to judge). The columns :func:`directions` and
+    one-sample t-test and whether every seed shares the mean's sign, over the seeds where neither
+    model collapsed (F1 below ``collapse_f1``; ``collapsed_when="both"``: where not both did, for a
+    claim that one model survives what collapses the other, which the usual rule would leave with
+    nothing to judge). ``collapsed_seeds`` counts the seeds left out; a cell with none left is
+    ``collapsed``, one with fewer than :data:`MIN_SEEDS` counts as too few seeds. The columns :func:`directions` and
     :func:`claim_verdict` read, so these cells take the book's rule (Benjamini-Hochberg over a
     claim's cells, :data:`MIN_SEEDS` agreeing seeds).
     """
     if collapsed_when not in ("either", "both"):
         raise ValueError(f"collapsed_when must be 'either' or 'both', not {collapsed_when!r}")
-    worst = max if collapsed_when == "both" else min
+    worst = np.maximum if collapsed_when == "both" else np.minimum
     wide = frame[frame[label].isin([a, b])].pivot_table(index=[*keys, "seed"], columns=label, values="f1")
     wide = wide.dropna(subset=[c for c in (a, b) if c in wide])
     rows = []
     if a not in wide or b not in wide:
-        return pd.DataFrame(columns=[*keys, "seeds", "f1_a", "f1_b", "difference", "low", "high", "p",
-                                     "seeds_agree", "collapsed"])
+        return pd.DataFrame(columns=[*keys, "seeds", "collapsed_seeds", "f1_a", "f1_b", "difference", "low", "high",
+                                     "p", "seeds_agree", "collapsed"])
     for cell, part in wide.groupby(level=keys, sort=True):
+        # a seed whose model did not learn tells nothing about the comparison: left out, counted
+        dead = worst(part[a], part[b]) < collapse_f1 if collapsed_when == "both" else (
+            (part[a] < collapse_f1) | (part[b] < collapse_f1))
+        kept = part[~dead]
+        key = dict(zip(keys, cell if isinstance(cell, tuple) else (cell,)))
+        if kept.empty:
+            rows.append({**key, "seeds": 0, "collapsed_seeds": int(dead.sum()), "f1_a": float(part[a].mean()),
+                         "f1_b": float(part[b].mean()), "difference": np.nan, "low": np.nan, "high": np.nan,
+                         "p": np.nan, "seeds_agree": False, "collapsed": True})
+            continue
+        part = kept
         d = (part[b] - part[a]).to_numpy(dtype=float)
         n, mean = len(d), float(d.mean())
         sd = float(d.std(ddof=1)) if n > 1 else float("nan")
@@ -520,10 +532,10 @@ def seed_cells(frame: pd.DataFrame, keys: list[str], a: str, b: str, label: str 
         else:
             half, p = float("nan"), float("nan")
         f1_a, f1_b = float(part[a].mean()), float(part[b].mean())
-        rows.append({**dict(zip(keys, cell if isinstance(cell, tuple) else (cell,))), "seeds": n, "f1_a": f1_a,
+        rows.append({**key, "seeds": n, "collapsed_seeds": int(dead.sum()), "f1_a": f1_a,
                      "f1_b": f1_b, "difference": mean, "low": mean - half, "high": mean + half, "p": p,
                      "seeds_agree": bool((np.sign(d) == np.sign(mean)).all()) and mean != 0,
-                     "collapsed": worst(f1_a, f1_b) < collapse_f1})
+                     "collapsed": False})
     return pd.DataFrame(rows)
 
 

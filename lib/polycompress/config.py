@@ -155,6 +155,9 @@ class RunConfig:
     eval_languages: tuple[str, ...] = ()
     # score the perturbed test sets (SCOPES) too; False: the regular test sets only
     perturbed: bool = True
+    # a linear learning-rate warm-up over this fraction of each fine-tuning's steps (0: none, as
+    # run_ner; see polycompress.training.train)
+    warmup: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "languages", tuple(self.languages))
@@ -254,6 +257,8 @@ class RunConfig:
         if len(set(self.eval_languages)) != len(self.eval_languages) or set(self.eval_languages) & set(self.languages):
             fail(f"eval_languages {list(self.eval_languages)} must be distinct and not training languages "
                  f"{list(self.languages)}")
+        if not 0.0 <= self.warmup < 1.0:
+            fail(f"warmup is a fraction of the steps in [0, 1), got {self.warmup}")
         if self.precision not in PRECISIONS:
             fail(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
         if self.granularity not in GRANULARITIES:
@@ -326,6 +331,8 @@ class RunConfig:
                 del d[key]
         if self.perturbed:  # likewise absent at its default
             del d["perturbed"]
+        if not self.warmup:  # likewise
+            del d["warmup"]
         if not self.pools_embeddings():  # it changes nothing then: not part of the run
             del d["embedding_pool"]
         if self.corpora:  # options and the files' fingerprint; the folder's path is not the run

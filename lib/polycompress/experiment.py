@@ -20,8 +20,8 @@ import shutil
 import time
 import uuid
 import warnings
-from copy import deepcopy
 from collections.abc import Sequence
+from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -343,7 +343,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
             batch_groups=groups if non_shared else None, before_batch=pruner.use_group if non_shared else None,
             # the L0 gates' own optimizer: its gradients come from the same (maybe scaled) loss
             extra_optimizers=[pruner.optimizer] if hasattr(pruner, "optimizer") else [],
-            device=device, precision=precision,
+            device=device, precision=precision, warmup=config.warmup,
         )
 
     if config.prune_at == "before":
