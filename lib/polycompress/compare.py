@@ -511,8 +511,7 @@ def seed_cells(frame: pd.DataFrame, keys: list[str], a: str, b: str, label: str 
                                      "p", "seeds_agree", "collapsed"])
     for cell, part in wide.groupby(level=keys, sort=True):
         # a seed whose model did not learn tells nothing about the comparison: left out, counted
-        dead = worst(part[a], part[b]) < collapse_f1 if collapsed_when == "both" else (
-            (part[a] < collapse_f1) | (part[b] < collapse_f1))
+        dead = worst(part[a], part[b]) < collapse_f1
         kept = part[~dead]
         key = dict(zip(keys, cell if isinstance(cell, tuple) else (cell,)))
         if kept.empty:

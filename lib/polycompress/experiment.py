@@ -415,11 +415,13 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
     for code in config.eval_languages:
         rows.append(scored(model, code, "regular", common_row(code, "regular"), True))
     after_rows: list[dict] = []
+    # the rows a trimmed model lacks, read once for every copy (incl_embeddings only)
+    outside = outside_rows(config, folder) if config.prune_after else {}
     for sparsity in config.prune_after:
         # a copy pruned once, by magnitude, as the trained weights are (prune_at "after", no recovery)
         pruned = deepcopy(model)
         after = METHODS["imp"](pruned, Schedule.held(sparsity), config.scope, config.granularity,
-                               outside=outside_rows(config, folder))
+                               outside=outside)
         after.prune_to(sparsity, result.steps)
         after.finish()
         achieved = after.report().achieved
