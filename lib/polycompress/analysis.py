@@ -54,7 +54,7 @@ def _with_language_facts(df: pd.DataFrame) -> pd.DataFrame:
 
 def load_results(path: Path | str | None = None, embedding_pool: str | None = "full",
                  quantization: str | None = "none", prune_at: str | None = "during",
-                 distill: str | None = "none") -> pd.DataFrame:
+                 distill: str | None = "none", dynamic: bool | None = False) -> pd.DataFrame:
     """The results table with each language's corpus, script, family and paper size bucket.
     A table collected before non-shared runs existed gets ``subnetworks`` "shared" (all were).
 
@@ -65,7 +65,9 @@ def load_results(path: Path | str | None = None, embedding_pool: str | None = "f
     pruned at one time (``prune_at``, by default "during", the study's IMP); ``None`` keeps all.
     Dense runs are kept whatever ``prune_at`` says: they are every time's baseline. ``distill``:
     the rows of distilled students of that strategy only, by default none (the models as
-    fine-tuned), so that a student never stands in for its dense teacher."""
+    fine-tuned), so that a student never stands in for its dense teacher. ``dynamic``: likewise
+    the subnetworks of Dynamic Sparsification runs (True) or the runs trained for their sparsity
+    alone (False, the default: a DS subnetwork never stands in for a separately trained one)."""
     table = _with_language_facts(fill_subnetworks(_grid_table("results.parquet", path)))
     if embedding_pool is not None and "embedding_pool" in table:
         table = table[table["embedding_pool"].isin(["none", embedding_pool])].reset_index(drop=True)
@@ -76,6 +78,9 @@ def load_results(path: Path | str | None = None, embedding_pool: str | None = "f
         table = table[keep].reset_index(drop=True)
     if distill is not None and "distill" in table:
         table = table[table["distill"].fillna("none") == distill].reset_index(drop=True)
+    if dynamic is not None and "dynamic" in table:
+        keep = (table["dynamic"].eq(True) == dynamic) | (table["method"] == "dense")  # missing: not DS
+        table = table[keep].reset_index(drop=True)
     return table
 
 

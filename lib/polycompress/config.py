@@ -64,6 +64,7 @@ LATER_COLUMNS = {
     "prune_at": "during",  # IMP pruned during fine-tuning before the other times existed
     "recovery_epochs": 0.0,
     "distill": "none",
+    "dynamic": False,  # subnetworks of a Dynamic Sparsification run came later
 }
 
 
@@ -158,6 +159,10 @@ class RunConfig:
     # a linear learning-rate warm-up over this fraction of each fine-tuning's steps (0: none, as
     # run_ner; see polycompress.training.train)
     warmup: float = 0.0
+    # method grad: Dynamic Sparsification (Li et al. 2022, Sec. 6.1; compress.pruning.dynamic):
+    # train once through subnetworks drawn from these sparsities (of the encoder), then score
+    # each of them; ``sparsity`` must be the largest. Empty: a run trained for ``sparsity`` alone
+    dynamic: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "languages", tuple(self.languages))
@@ -165,6 +170,7 @@ class RunConfig:
         object.__setattr__(self, "quantizations", tuple(self.quantizations))
         object.__setattr__(self, "prune_after", tuple(float(x) for x in self.prune_after))
         object.__setattr__(self, "eval_languages", tuple(self.eval_languages))
+        object.__setattr__(self, "dynamic", tuple(float(x) for x in self.dynamic))
         # registered before validation, which looks every language up; stored in one plain
         # form (absolute path, every option) so a notebook rebuilds the same config
         parsed = {}
@@ -254,6 +260,14 @@ class RunConfig:
                      f"not method {self.method!r} (distill {self.distill!r})")
             if len(set(self.prune_after)) != len(self.prune_after) or not all(0.0 < x < 1.0 for x in self.prune_after):
                 fail(f"prune_after must be distinct fractions in (0, 1), got {list(self.prune_after)}")
+        if self.dynamic:
+            if self.method != "grad" or self.subnetworks != "shared":
+                fail(f"dynamic (Dynamic Sparsification) is implemented for method 'grad' with shared subnetworks, "
+                     f"not method {self.method!r} ({self.subnetworks})")
+            if len(set(self.dynamic)) != len(self.dynamic) or not all(0.0 < x < 1.0 for x in self.dynamic):
+                fail(f"dynamic must be distinct sparsities in (0, 1), got {list(self.dynamic)}")
+            if self.sparsity != max(self.dynamic):
+                fail(f"a dynamic run's sparsity is its largest level ({max(self.dynamic)}), got {self.sparsity}")
         if len(set(self.eval_languages)) != len(self.eval_languages) or set(self.eval_languages) & set(self.languages):
             fail(f"eval_languages {list(self.eval_languages)} must be distinct and not training languages "
                  f"{list(self.languages)}")
@@ -324,7 +338,7 @@ class RunConfig:
             d["quantizations"] = list(self.quantizations)
         else:
             del d["quantizations"]
-        for key in ("prune_after", "eval_languages"):  # likewise absent when empty
+        for key in ("prune_after", "eval_languages", "dynamic"):  # likewise absent when empty
             if getattr(self, key):
                 d[key] = list(getattr(self, key))
             else:

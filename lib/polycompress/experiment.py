@@ -34,6 +34,7 @@ from .corpora import corpus_words, load_language, source_fingerprint, subsample,
 from .evaluation import entity_overlap, score, surface_forms
 from .perturb import SCOPES, UNSEEN, donor_words, perturbed_test_sets
 from .compress.pruning import METHODS, Schedule, SparsityReport, derived_schedule, paper_schedule
+from .compress.pruning.dynamic import DynamicGradientPruner
 from .compress.pruning.subnetworks import LanguageGradientPruner
 from .compress.pruning.rows import language_rows, mention_words
 from .settings import cache_root
@@ -64,6 +65,7 @@ RESULT_COLUMNS = [
     "model_bytes",  # bytes of the weights as saved (runs with quantizations; else empty)
     "prune_at", "recovery_epochs",  # when IMP pruned: before, during or after fine-tuning
     "distill", "parameters",  # a distilled student (RunConfig.distill) and the evaluated model's size
+    "dynamic",  # a subnetwork of a Dynamic Sparsification run (RunConfig.dynamic), scored at target_sparsity
 ]
 TEST_SETS = ("regular", *SCOPES)
 #: columns a scoring fills (seqeval's, and what depends on the predictions)
@@ -327,10 +329,11 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
                 for i in range(0, len(d), config.batch_size)]
 
     non_shared = config.subnetworks == "non_shared"
-    method = LanguageGradientPruner if non_shared else METHODS[config.method]
+    method = (LanguageGradientPruner if non_shared else DynamicGradientPruner if config.dynamic
+              else METHODS[config.method])
     pruner = method(model, schedule, config.scope, config.granularity,
                     importance_batches=importance_batches, languages=config.languages,
-                    outside=outside_rows(config, folder))
+                    outside=outside_rows(config, folder), levels=config.dynamic, seed=config.seed)
 
     def fine_tune(epochs: float, net=None, loss_fn=None) -> TrainResult:
         return train(
@@ -402,18 +405,29 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
             "epochs": config.epochs * config.repeats(code) if trained else 0.0, "device": device,
             "arithmetic": precision, "quantization": "none",
             "prune_at": config.prune_at, "recovery_epochs": config.recovery_epochs,
-            "distill": config.distill, "parameters": parameters,
+            "distill": config.distill, "parameters": parameters, "dynamic": bool(config.dynamic),
             "donor_languages": " ".join(donors.get(code, {}).get(test_name, [] if test_name == "regular" else [code])),
         }
 
+    train_forms = {code: surface_forms(train_sets[code]["tokens"], [[names[i] for i in t] for t in train_sets[code]["ner_tags"]])
+                   for code in config.languages}
     for code in config.languages:
         if non_shared:
             pruner.use(code)  # each language is evaluated with its own subnetwork
-        train_forms = surface_forms(train_sets[code]["tokens"], [[names[i] for i in t] for t in train_sets[code]["ner_tags"]])
         for test_name in test_set_names(config):
-            rows.append(scored(model, code, test_name, common_row(code, test_name), True, train_forms))
+            rows.append(scored(model, code, test_name, common_row(code, test_name), True, train_forms[code]))
     for code in config.eval_languages:
         rows.append(scored(model, code, "regular", common_row(code, "regular"), True))
+    # Dynamic Sparsification: the rows above are the largest level's (the run's sparsity); each
+    # smaller level scores every test set through its subnetwork (predictions kept for the run's own)
+    for level in sorted(config.dynamic)[:-1]:
+        pruner.use(level)
+        for code in (*config.languages, *config.eval_languages):
+            for test_name in test_set_names(config) if code in config.languages else ("regular",):
+                common = {**common_row(code, test_name), "target_sparsity": level, "achieved_sparsity": pruner.achieved(level)}
+                rows.append(scored(model, code, test_name, common, False, train_forms.get(code)))
+    if config.dynamic:
+        pruner.use(config.sparsity)
     after_rows: list[dict] = []
     # the rows a trimmed model lacks, read once for every copy (incl_embeddings only)
     outside = outside_rows(config, folder) if config.prune_after else {}
@@ -446,6 +460,8 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
     # structured methods: which heads and FFN units survived, per layer (and language if non-shared)
     if non_shared:
         structures = pruner.structures
+    elif config.dynamic:
+        structures = {"all": pruner.structures[config.sparsity]}
     else:
         structure = getattr(pruner, "structure", None)
         structures = {} if structure is None else {"all": structure}
@@ -453,12 +469,16 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
         write_json(out_dir / "structure.json", {
             "units": next(iter(structures.values())).units.shape[1],
             "languages": {code: {"heads": s.heads.int().tolist(), "units_kept": s.units.sum(1).tolist()}
-                          for code, s in structures.items()}})
+                          for code, s in structures.items()},
+            # Dynamic Sparsification: every level's subnetwork (nested), by sparsity
+            **({"levels": {str(level): {"heads": s.heads.int().tolist(), "units_kept": s.units.sum(1).tolist()}
+                           for level, s in sorted(pruner.structures.items())}} if config.dynamic else {})})
     write_json(out_dir / "done.json", {
         "run_id": config.run_id, "seconds": round(seconds, 1), "train_seconds": round(result.seconds, 1),
         "steps": result.steps, "train_tokens": result.tokens, "padded_tokens": result.padded_tokens,
         "words_cut_in_training": data.words_cut, "schedule": schedule.__dict__, "mask_updates": pruner.history,
         "structure_fixed_at": getattr(pruner, "frozen_at", None),
+        "ranked_at": getattr(pruner, "ranked_at", None),  # Dynamic Sparsification: the step of its one ranking
         # embeddings pruned over the full vocabulary of a trimmed model: what the unused rows lost
         "outside_rows": pruner.outside_report() if getattr(pruner, "outside", None) else None,
         "model_folder": folder, "torch_threads": torch.get_num_threads(),

@@ -21,6 +21,8 @@ A grid file::
     embedding_pools: [full]                        # incl_embeddings: sparsity over the full
                                                    # vocabulary ("full") and/or the trimmed rows
     prune_at: [during]                             # imp: before / during / after fine-tuning
+    dynamic: [0.1, 0.3, 0.5, 0.7, 0.9]             # one grad run per setting and seed trained once
+                                                   # for all these sparsities (Dynamic Sparsification)
     recovery_epochs: 0                             # prune_at after: epochs more with masks held
     corpora: {myner: /data/myner}                  # corpora of one's own, named in languages (polycompress.byo)
     ...any other RunConfig field, fixed for the whole grid
@@ -153,7 +155,7 @@ PRESETS["extended"] = {**PRESETS["default"], "methods": ["imp", "grad", "l0"], "
 #: keys of a grid that are not RunConfig fields (the lists the grid is the product of)
 GRID_KEYS = {"languages", "monolingual", "multilingual", "methods", "scopes", "sparsities", "seeds", "subnetworks",
              "epochs", "train_size", "batch_size", "vocab_languages", "corpora", "exposure", "embedding_pools",
-             "prune_at", "prune_after", "eval_languages", "distill", "students", "quantizations"}
+             "prune_at", "prune_after", "eval_languages", "distill", "students", "quantizations", "dynamic"}
 #: how a multilingual run's languages share its epochs (grid key ``exposure``): "union" trains the
 #: union for the epochs of its largest language, so a small language sees each sentence far less
 #: often than alone (2 times instead of 20 in the default grid); "equal" gives each language its
@@ -262,6 +264,9 @@ class Grid:
         if not all(isinstance(x, (list, tuple)) and len(x) == 2 for x in students):
             raise ConfigError(f"{self.where('students')}: grid {self.name}: students is a list of [layers, heads], got {students!r}")
         recovery = float(s.pop("recovery_epochs", 0.0))  # prune_at "after" runs only
+        # Dynamic Sparsification: one grad run per setting and seed, trained once through these
+        # levels and scored at each (RunConfig.dynamic)
+        levels = [float(x) for x in s.pop("dynamic", [])]
         if not when or len(set(when)) != len(when) or not set(when) <= set(PRUNE_AT):
             raise ConfigError(f"{self.where('prune_at')}: grid {self.name}: prune_at must be distinct values of "
                               f"{PRUNE_AT}, got {when}")
@@ -329,6 +334,8 @@ class Grid:
                                     out.append(RunConfig(method=method, scope=scope, sparsity=float(sparsity),
                                                          subnetworks=sub, embedding_pool=pool, prune_at=at,
                                                          recovery_epochs=recovery if at == "after" else 0.0, **common))
+            if levels:
+                out.append(RunConfig(method="grad", sparsity=max(levels), dynamic=tuple(levels), **common))
         ids = [c.run_id for c in out]
         if len(set(ids)) != len(ids):
             raise ConfigError(f"grid {self.name}: two runs have the same parameters")

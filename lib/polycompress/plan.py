@@ -111,8 +111,9 @@ def plan_runs(configs: list[RunConfig], out: Path | None = None) -> list[RunPlan
         # sentences in one epoch: a language with more epochs (equal exposure) appears repeatedly
         n_train = None if None in sizes else sum(n * c.repeats(code) for n, code in zip(sizes, c.languages))
         steps = None if n_train is None else total_steps(n_train, c.batch_size, c.epochs)
-        per_language = TEST_SETS_PER_LANGUAGE + int(c.unseen_mentions)
-        n_test = None if c.eval_size is None else c.eval_size * len(c.languages) * per_language
+        per_language = TEST_SETS_PER_LANGUAGE + int(c.unseen_mentions) if c.perturbed else 1
+        # a Dynamic Sparsification run scores every level's subnetwork
+        n_test = None if c.eval_size is None else c.eval_size * len(c.languages) * per_language * max(1, len(c.dynamic))
         done = out is not None and (Path(out) / "runs" / c.run_id / "done.json").is_file()
         plans.append(RunPlan(c, done, n_train, steps, n_test))
     return plans
@@ -128,7 +129,7 @@ def plan_table(plans: list[RunPlan]) -> pd.DataFrame:
         rows.append({
             "run_id": c.run_id, "setting": c.setting,
             "languages": langs if len(langs) <= 24 else f"{len(c.languages)} languages",
-            "method": c.method + ("/own" if c.subnetworks == "non_shared" else ""),
+            "method": c.method + ("/own" if c.subnetworks == "non_shared" else "") + ("/ds" if c.dynamic else ""),
             "scope": c.scope if c.method != "dense" else "-", "sparsity": c.sparsity, "seed": c.seed,
             "train": p.train_sentences, "steps": p.steps,
             "est_min_here": None if seconds is None else round(seconds / 60, 1),

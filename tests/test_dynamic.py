@@ -1,0 +1,186 @@
+"""Dynamic Sparsification of gradient pruning (Li et al. 2022, Sec. 6.1, appendix D): nested
+subnetworks, each at its target, trained by sampled levels, removable exactly."""
+
+import pandas as pd
+import pytest
+import torch
+
+from polycompress.compress.pruning import Schedule
+from polycompress.compress.pruning.dynamic import DynamicGradientPruner, nested_structures, removal_levels
+from polycompress.compress.pruning.structured import costs, encoder_layers, gradient_importance, pruned_share
+
+LEVELS = [0.1, 0.3, 0.5, 0.7]
+
+
+def batches(n=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        ids = torch.randint(5, 120, (4, 12), generator=g)
+        out.append({"input_ids": ids, "attention_mask": torch.ones_like(ids),
+                    "labels": torch.randint(0, 7, (4, 12), generator=g)})
+    return out
+
+
+def trained(model, steps=12, start=3, seed=0):
+    pruner = DynamicGradientPruner(model, Schedule(start, start, 1, LEVELS[-1]), importance_batches=lambda: batches(2),
+                                   levels=LEVELS, seed=seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for step, batch in enumerate(batches(steps, seed=5)):
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        pruner.step(step)
+    pruner.finish()
+    return pruner
+
+
+def test_levels_are_nested_and_each_meets_its_target(tiny_bert):
+    pruner = trained(tiny_bert.train())
+    head, unit, total = costs(tiny_bert)
+    assert pruner.ranked_at == 3 and sorted(pruner.structures) == LEVELS
+    for level in LEVELS:
+        # whole heads and units are removed: within one of each of the target, never short of it by more
+        assert abs(pruner.achieved(level) - level) <= (head + unit) / total
+        s = pruner.structures[level]
+        assert (s.heads.sum(1) >= 1).all() and (s.units.sum(1) >= 1).all()
+    for low, high in zip(LEVELS, LEVELS[1:]):
+        a, b = pruner.structures[low], pruner.structures[high]
+        # a sparser subnetwork keeps a subset of a denser one's heads and units
+        assert not (b.heads & ~a.heads).any() and not (b.units & ~a.units).any()
+        assert pruner.achieved(high) > pruner.achieved(low)
+    # the removal levels encode every structure: kept at s exactly when removed above s
+    heads_at, units_at = pruner.removed_at
+    for level in LEVELS:
+        assert torch.equal(heads_at > level, pruner.structures[level].heads)
+        assert torch.equal(units_at > level, pruner.structures[level].units)
+
+
+def test_weights_are_shared_and_each_step_trains_one_drawn_level(tiny_bert):
+    model = tiny_bert.train()
+    pruner = trained(model, steps=40)
+    # steps 4..39 trained drawn levels (the draw after the last step is for a step that never came)
+    drawn = [level for step, level in pruner.history if step > pruner.ranked_at]
+    assert set(drawn) == set(LEVELS) and [s for s, _ in pruner.history] == [3, *range(4, 41)]
+    again = trained(type(model)(model.config).train(), steps=40)  # same seed: the same draws
+    assert [lv for _, lv in again.history[1:]] == drawn
+    # gates, not zeroed weights: no FFN weight row is all zero though 70% of the encoder is gated off
+    w = encoder_layers(model)[0].intermediate.dense.weight
+    assert not (w == 0).all(dim=1).any()
+    # a step through a level gives no gradient to what that level removed
+    pruner.use(0.5)
+    model(**batches(1, seed=4)[0]).loss.backward()
+    dropped = ~pruner.structures[0.5].units[0]
+    grad = encoder_layers(model)[0].intermediate.dense.weight.grad
+    assert dropped.any() and (grad[dropped] == 0).all() and (grad[~dropped] != 0).any()
+
+
+def test_a_removed_level_predicts_as_the_gated_model(tiny_bert):
+    model = tiny_bert
+    pruner = trained(model.train())
+    model.eval()
+    ids = batches(1, seed=9)[0]["input_ids"]
+    head, unit, _ = costs(model)
+    full = sum(p.numel() for p in model.parameters())
+    for level in LEVELS:
+        pruner.use(level)
+        with torch.no_grad():
+            gated = model(input_ids=ids).logits
+        small = pruner.compacted(level).eval()
+        s = pruner.structures[level]
+        removed = int((~s.heads).sum()) * head + int((~s.units).sum()) * unit
+        assert full - sum(p.numel() for p in small.parameters()) == removed
+        with torch.no_grad():
+            assert torch.allclose(gated, small(input_ids=ids).logits, atol=1e-5)
+        with torch.no_grad():  # the gates are back on the original after compacting
+            assert torch.equal(model(input_ids=ids).logits, gated)
+    pruner.use(0.0)
+    with torch.no_grad():
+        dense = model(input_ids=ids).logits
+    pruner.remove_gates()
+    with torch.no_grad():
+        assert torch.equal(model(input_ids=ids).logits, dense)
+
+
+def test_one_ranking_gives_the_same_structures_as_selecting_each_level_alone(tiny_bert):
+    """With fixed scores, nesting costs nothing: each level is what a one-shot selection of that
+    target alone removes (the greedy order is one order)."""
+    from polycompress.compress.pruning.structured import select
+
+    heads, units = gradient_importance(tiny_bert.eval(), batches())
+    nested = nested_structures(tiny_bert, heads, units, LEVELS)
+    for level in LEVELS:
+        alone = select(tiny_bert, heads, units, level)
+        assert torch.equal(alone.heads, nested[level].heads) and torch.equal(alone.units, nested[level].units)
+    h, u = removal_levels(nested)
+    assert h.shape == heads.shape and u.shape == units.shape
+    # what the sparsest level keeps is removed at no level; the rest at exactly one
+    assert torch.equal(torch.isinf(u), nested[LEVELS[-1]].units) and torch.equal(torch.isinf(h), nested[LEVELS[-1]].heads)
+
+
+def test_bad_levels_are_refused(tiny_bert):
+    with pytest.raises(ValueError, match="distinct sparsities"):
+        DynamicGradientPruner(tiny_bert, Schedule(1, 1, 1, 0.5), importance_batches=lambda: [], levels=[0.5, 0.5])
+    with pytest.raises(ValueError, match="largest level"):
+        DynamicGradientPruner(tiny_bert, Schedule(1, 1, 1, 0.5), importance_batches=lambda: [], levels=[0.3, 0.7])
+    pruner = DynamicGradientPruner(tiny_bert, Schedule(1, 1, 1, 0.5), importance_batches=lambda: batches(1),
+                                   levels=[0.5])
+    with pytest.raises(KeyError, match="ranking has not been made"):
+        pruner.use(0.5)
+    pruner.finish()  # training ended before the schedule's start: the ranking is made now
+    assert pruner.ranked_at == -1 and pruner.level == 0.5 and pruned_share(tiny_bert, pruner.structures[0.5]) >= 0.45
+
+
+BASE = dict(languages=("sw",), setting="monolingual", vocab_languages=("sw",), train_size=64, eval_size=8,
+            epochs=1.0, batch_size=8, max_length=32, learning_rate=2e-4, method="grad")
+
+
+def test_dynamic_is_validated_leaves_older_ids_alone_and_is_a_grid_key():
+    from polycompress.config import ConfigError, RunConfig
+    from polycompress.grid import Grid
+
+    plain = RunConfig(**BASE, sparsity=0.5)
+    assert "dynamic" not in plain.canonical()
+    assert RunConfig(**BASE, sparsity=0.5, dynamic=(0.3, 0.5)).run_id != plain.run_id
+    with pytest.raises(ConfigError, match="largest level"):
+        RunConfig(**BASE, sparsity=0.3, dynamic=(0.3, 0.5))
+    with pytest.raises(ConfigError, match="for method 'grad'"):
+        RunConfig(**{**BASE, "method": "imp"}, sparsity=0.5, dynamic=(0.5,))
+    with pytest.raises(ConfigError, match="distinct sparsities"):
+        RunConfig(**BASE, sparsity=1.0 - 1e-9, dynamic=(0.5, 1.0 - 1e-9, 1.0))
+    spec = {"languages": ["sw"], "monolingual": ["sw"], "multilingual": False, "methods": ["grad"],
+            "scopes": ["partial"], "sparsities": [0.5], "seeds": [0, 1], "epochs": {"default": 1}, "train_size": 50,
+            "dynamic": [0.1, 0.5, 0.9]}
+    runs = Grid("g", spec).runs()
+    ds = [r for r in runs if r.dynamic]
+    assert [(r.seed, r.sparsity, r.dynamic) for r in ds] == [(0, 0.9, (0.1, 0.5, 0.9)), (1, 0.9, (0.1, 0.5, 0.9))]
+    assert len(runs) == 2 * 3  # dense, grad 50% trained alone, DS: per seed
+
+
+def test_a_dynamic_run_scores_every_level_on_every_test_set(real_mirror, e5_folder, tmp_path):
+    import json
+
+    from polycompress.config import RunConfig
+    from polycompress.experiment import run, test_set_names
+
+    levels = (0.1, 0.3, 0.5)
+    config = RunConfig(**BASE, sparsity=0.5, dynamic=levels)
+    out = run(config, tmp_path / "ds", progress=False, device="cpu", threads=1)
+    rows = out.rows
+    assert rows["dynamic"].all() and sorted(set(rows.target_sparsity)) == list(levels)
+    for level in levels:
+        at = rows[rows.target_sparsity == level]
+        assert sorted(at.test_set) == sorted(test_set_names(config))  # regular and perturbed, each once
+        assert at.achieved_sparsity.sub(level).abs().max() < 0.02  # a head and a unit of e5-small: < 0.02
+        assert at[at.test_set == "regular"].n_sentences.iloc[0] == 8
+    # predictions are kept for the run's own level: one set per (language, test set)
+    assert len(out.predictions) == 8 * len(test_set_names(config))
+    structure = json.loads((tmp_path / "ds" / "structure.json").read_text())
+    kept = [sum(structure["levels"][str(level)]["units_kept"]) for level in levels]
+    assert kept == sorted(kept, reverse=True) and kept[0] < 12 * 1536
+    heads = [torch.tensor(structure["levels"][str(level)]["heads"]) for level in levels]
+    assert all(not (b & ~a).any() for a, b in zip(heads, heads[1:]))  # nested
+    done = json.loads((tmp_path / "ds" / "done.json").read_text())
+    assert done["ranked_at"] == 0  # 8 steps: the derived schedule starts at step int(0.1 * 8) = 0
+    curve = pd.read_csv(tmp_path / "ds" / "curve.csv")
+    assert set(curve.sparsity.round(1)) <= {0.0, *levels}
