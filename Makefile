@@ -17,7 +17,7 @@ GRID ?= default
 export POLYCOMPRESS_RESULTS ?= $(abspath results/$(GRID))
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: test book lab install clean model grid curve speed comparisons awobade
+.PHONY: test book lab install clean model grid curve speed comparisons awobade ds
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -53,6 +53,11 @@ curve: model
 comparisons: curve
 	$(BIN)/polycompress run default-union --out $(abspath results/default-union) --jobs $(JOBS)
 	$(BIN)/polycompress run default-trimmed --out $(POLYCOMPRESS_RESULTS) --jobs $(JOBS)
+
+# Dynamic Sparsification against gradient pruning trained for one sparsity (book/structured; Li
+# et al. Sec. 6): 9 runs into the grid's folder, beside its dense runs, which they share
+ds: model
+	$(BIN)/polycompress run li-ds --out $(POLYCOMPRESS_RESULTS) --jobs $(JOBS)
 
 # Awobade et al.'s study on MasakhaNER (book/awobade; own folder, 15 runs), then its models'
 # latency and size: dense, masked, quantized, students (rounds interleaved as for `speed`)

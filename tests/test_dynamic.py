@@ -60,10 +60,11 @@ def test_weights_are_shared_and_each_step_trains_one_drawn_level(tiny_bert):
     model = tiny_bert.train()
     pruner = trained(model, steps=40)
     # steps 4..39 trained drawn levels (the draw after the last step is for a step that never came)
-    drawn = [level for step, level in pruner.history if step > pruner.ranked_at]
-    assert set(drawn) == set(LEVELS) and [s for s, _ in pruner.history] == [3, *range(4, 41)]
+    assert pruner.history == [(3, LEVELS[-1])] and len(pruner.drawn) == 40 - 3
+    counts = pruner.steps_per_level()
+    assert sum(counts.values()) == 36 and all(counts[level] > 0 for level in LEVELS)
     again = trained(type(model)(model.config).train(), steps=40)  # same seed: the same draws
-    assert [lv for _, lv in again.history[1:]] == drawn
+    assert again.drawn == pruner.drawn
     # gates, not zeroed weights: no FFN weight row is all zero though 70% of the encoder is gated off
     w = encoder_layers(model)[0].intermediate.dense.weight
     assert not (w == 0).all(dim=1).any()
@@ -165,7 +166,8 @@ def test_a_dynamic_run_scores_every_level_on_every_test_set(real_mirror, e5_fold
 
     levels = (0.1, 0.3, 0.5)
     config = RunConfig(**BASE, sparsity=0.5, dynamic=levels)
-    out = run(config, tmp_path / "ds", progress=False, device="cpu", threads=1)
+    folder = tmp_path / "runs" / config.run_id
+    out = run(config, folder, progress=False, device="cpu", threads=1)
     rows = out.rows
     assert rows["dynamic"].all() and sorted(set(rows.target_sparsity)) == list(levels)
     for level in levels:
@@ -175,12 +177,33 @@ def test_a_dynamic_run_scores_every_level_on_every_test_set(real_mirror, e5_fold
         assert at[at.test_set == "regular"].n_sentences.iloc[0] == 8
     # predictions are kept for the run's own level: one set per (language, test set)
     assert len(out.predictions) == 8 * len(test_set_names(config))
-    structure = json.loads((tmp_path / "ds" / "structure.json").read_text())
+    structure = json.loads((folder / "structure.json").read_text())
     kept = [sum(structure["levels"][str(level)]["units_kept"]) for level in levels]
     assert kept == sorted(kept, reverse=True) and kept[0] < 12 * 1536
     heads = [torch.tensor(structure["levels"][str(level)]["heads"]) for level in levels]
     assert all(not (b & ~a).any() for a, b in zip(heads, heads[1:]))  # nested
-    done = json.loads((tmp_path / "ds" / "done.json").read_text())
+    done = json.loads((folder / "done.json").read_text())
     assert done["ranked_at"] == 0  # 8 steps: the derived schedule starts at step int(0.1 * 8) = 0
-    curve = pd.read_csv(tmp_path / "ds" / "curve.csv")
+    assert sum(done["steps_per_level"].values()) == done["steps"] - 1  # every step after the ranking
+    curve = pd.read_csv(folder / "curve.csv")
     assert set(curve.sparsity.round(1)) <= {0.0, *levels}
+
+    # beside a grad run trained for 50% alone: the book's tables of the two
+    from polycompress import analysis, runner
+
+    alone = RunConfig(**BASE, sparsity=0.5)
+    run(alone, tmp_path / "runs" / alone.run_id, progress=False, device="cpu", threads=1)
+    runner.collect(tmp_path)
+    every = analysis.load_results(tmp_path / "results.parquet", dynamic=None)
+    assert len(analysis.load_results(tmp_path / "results.parquet")) == len(every) - len(rows)  # DS left out by default
+    f1 = analysis.dynamic_f1(every)
+    assert sorted(f1.groupby("training").size().items()) == [("DS", 3), ("trained alone", 1)]  # regular, sw
+    cells = analysis.dynamic_cells(f1)
+    assert cells[["sparsity", "language", "seeds"]].values.tolist() == [[0.5, "sw", 1]]
+    ds_at = f1[(f1.training == "DS") & (f1.sparsity == 0.5)].f1.iloc[0]
+    assert cells.difference.iloc[0] == pytest.approx(ds_at - f1[f1.training == "trained alone"].f1.iloc[0])
+    heads, units = analysis.structures(tmp_path / "results.parquet")
+    assert sorted(heads.loc[heads.run_id == config.run_id, "level"].unique()) == list(levels)
+    assert heads.loc[heads.run_id == alone.run_id, "level"].isna().all()
+    split = analysis.component_split(heads, units)
+    assert len(split) == len(levels) + 1 and split.set_index("level").loc[0.5, "units_removed"] > 0

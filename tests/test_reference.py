@@ -68,3 +68,13 @@ def test_awobade_distillation_tables_recompute_their_averages_and_keep_the_paper
     assert (base_agnostic == wide.loc[("task_specific", "AfriBERTa-base", 6, 6), langs]).all()
     large_specific = wide2.loc[("AfriBERTa-large", "student", "task_specific"), langs]
     assert (large_specific == wide.loc[("task_specific", "AfriBERTa-large", 6, 6), langs]).all()
+
+
+def test_li_table3_is_complete_and_says_what_its_text_says():
+    t = reference.li_dynamic_sparsification()
+    assert len(t) == 2 * 2 * 6 and not t.duplicated(["method", "dynamic", "task", "metric"]).any()
+    wide = t.pivot_table(index=["method", "task", "metric"], columns="dynamic", values="value")
+    cost = (wide[False] - wide[True]).round(1)
+    # Sec. 6.2: shared grad "suffers from a significant loss", non-shared L0 "has almost no loss"
+    assert cost.loc[("grad", "average", "average")] == 2.4 and cost.loc[("l0", "average", "average")] == 0.1
+    assert cost.loc[("grad", "NER", "f1")] == 0.9 and cost.loc[("l0", "NER", "f1")] == 0.1

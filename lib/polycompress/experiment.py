@@ -478,7 +478,9 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
         "steps": result.steps, "train_tokens": result.tokens, "padded_tokens": result.padded_tokens,
         "words_cut_in_training": data.words_cut, "schedule": schedule.__dict__, "mask_updates": pruner.history,
         "structure_fixed_at": getattr(pruner, "frozen_at", None),
-        "ranked_at": getattr(pruner, "ranked_at", None),  # Dynamic Sparsification: the step of its one ranking
+        # Dynamic Sparsification: the step of its one ranking, and the steps each level trained
+        "ranked_at": getattr(pruner, "ranked_at", None),
+        "steps_per_level": ({str(k): v for k, v in pruner.steps_per_level().items()} if config.dynamic else None),
         # embeddings pruned over the full vocabulary of a trimmed model: what the unused rows lost
         "outside_rows": pruner.outside_report() if getattr(pruner, "outside", None) else None,
         "model_folder": folder, "torch_threads": torch.get_num_threads(),

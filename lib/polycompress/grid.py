@@ -151,6 +151,15 @@ PRESETS["awobade-default"] = {
 PRESETS["extended"] = {**PRESETS["default"], "methods": ["imp", "grad", "l0"], "subnetworks": ["shared", "non_shared"],
                        "sparsities": [0.5, 0.7, 0.9]}
 
+#: the levels a Dynamic Sparsification run is trained for and scored at (a whole curve)
+DS_LEVELS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+# Li et al. (2022), Sec. 6: Dynamic Sparsification against gradient pruning trained for one
+# sparsity, on the default's multilingual model (8 languages, 3 seeds, its dense runs shared):
+# one grad run per seed trained once through DS_LEVELS and scored at each, and grad runs
+# trained alone at 50% (the paper's Table 3) and 70%. Resumes into the default's folder.
+PRESETS["li-ds"] = {**PRESETS["default"], "monolingual": [], "methods": ["grad"], "scopes": ["partial"],
+                    "sparsities": [0.5, 0.7], "dynamic": DS_LEVELS}
+
 
 #: keys of a grid that are not RunConfig fields (the lists the grid is the product of)
 GRID_KEYS = {"languages", "monolingual", "multilingual", "methods", "scopes", "sparsities", "seeds", "subnetworks",

@@ -1,5 +1,6 @@
 """The published numbers of Ogueji et al. (2022), from ``data/reference/ogueji2022`` (Tables 1-9),
-and of Awobade et al. (2023), from ``data/reference/awobade2023``."""
+of Awobade et al. (2023), from ``data/reference/awobade2023``, and of Li et al. (2022), from
+``data/reference/li2022``."""
 
 from __future__ import annotations
 
@@ -50,6 +51,12 @@ def awobade_teachers_students() -> pd.DataFrame:
     teachers (``role`` teacher) and the best student of each teacher and strategy."""
     return pd.read_csv(repo_data_dir() / "reference" / "awobade2023" / "table2_teachers_students.csv",
                        keep_default_na=False)
+
+
+def li_dynamic_sparsification() -> pd.DataFrame:
+    """Li et al. (2022) Table 3: ``method`` (grad, l0), ``subnetworks``, ``dynamic`` (trained with
+    Dynamic Sparsification or for 50% alone), ``task``, ``metric`` and ``value`` in percent."""
+    return pd.read_csv(repo_data_dir() / "reference" / "li2022" / "table3_dynamic_sparsification.csv")
 
 
 def aggregate(cells: pd.DataFrame) -> pd.DataFrame:

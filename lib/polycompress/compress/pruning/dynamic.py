@@ -103,9 +103,10 @@ class DynamicGradientPruner:
         self.ranked_at: int | None = None
         self.level = 0.0  # the level the gates apply now (0: dense, before the ranking)
         self.current = 0.0  # the share of the encoder the active level drops (the training curve's)
-        # (step, level): the ranking's step (level None), then the level drawn for each later step
-        # (the last draw is for a step after the end of training, which never comes)
-        self.history: list[tuple[int, float | None]] = []
+        self.history: list[tuple[int, float]] = []  # (step, largest level): the one ranking
+        # the level drawn after each step from the ranking on, for the step that follows (the
+        # last is for a step after the end of training, which never comes)
+        self.drawn: list[float] = []
         self.generator = torch.Generator().manual_seed(seed)
         full = Structure.full(model)
         self._gates = self._as_gates(full)
@@ -121,7 +122,7 @@ class DynamicGradientPruner:
         self.structures = nested_structures(self.model, heads, units, self.levels, self.allocation)
         self.removed_at = removal_levels(self.structures)
         self.ranked_at = step
-        self.history.append((step, None))
+        self.history.append((step, self.levels[-1]))
 
     def use(self, level: float) -> None:
         """Run the model through ``level``'s subnetwork from now on (0.0: dense)."""
@@ -143,7 +144,7 @@ class DynamicGradientPruner:
         if self.ranked_at is not None:
             level = self.levels[int(torch.randint(len(self.levels), (1,), generator=self.generator))]
             self.use(level)
-            self.history.append((step + 1, level))
+            self.drawn.append(level)
 
     def finish(self) -> None:
         """Rank now if training ended before the schedule's start; then gate with the largest level
@@ -151,6 +152,10 @@ class DynamicGradientPruner:
         if self.ranked_at is None:
             self.rank(-1)
         self.use(self.levels[-1])
+
+    def steps_per_level(self) -> dict[float, int]:
+        """level -> optimizer steps that trained its subnetwork (the last draw trained none)."""
+        return {level: self.drawn[:-1].count(level) for level in self.levels}
 
     def achieved(self, level: float) -> float:
         """Share of the encoder's parameters ``level``'s subnetwork drops."""
