@@ -1,6 +1,7 @@
 """Dynamic Sparsification of gradient pruning (Li et al. 2022, Sec. 6.1, appendix D): nested
 subnetworks, each at its target, trained by sampled levels, removable exactly."""
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -207,3 +208,27 @@ def test_a_dynamic_run_scores_every_level_on_every_test_set(real_mirror, e5_fold
     assert heads.loc[heads.run_id == alone.run_id, "level"].isna().all()
     split = analysis.component_split(heads, units)
     assert len(split) == len(levels) + 1 and split.set_index("level").loc[0.5, "units_removed"] > 0
+
+
+def test_loss_against_pretraining_data_pairs_seeds_and_correlates_on_the_log_scale():
+    """Li et al.'s Fig. 2 arithmetic: loss = dense - pruned of the same seed, averaged over seeds;
+    Pearson r with log10 of XLM-R's tokens, a language XLM-R did not see counted apart."""
+    from polycompress import analysis, reference
+
+    tokens = reference.xlmr_pretraining_tokens().set_index("code")["tokens_millions"]
+    assert "yo" not in tokens and tokens.idxmax() == "en" and len(tokens) == 38
+    codes = ["en", "ar", "kk", "sw", "jv", "yo"]
+    rows = []
+    for seed in (0, 1):
+        for code in codes:
+            dense = 0.8 + 0.01 * seed
+            # loss falls exactly with log tokens (yo: any loss, it has no count)
+            loss = 0.5 if code == "yo" else 0.5 - 0.1 * float(np.log10(tokens[code]))
+            rows.append({"setting": "multilingual", "language": code, "sparsity": 0.0, "seed": seed, "training": "dense",
+                         "f1": dense})
+            rows.append({"setting": "multilingual", "language": code, "sparsity": 0.5, "seed": seed, "training": "DS",
+                         "f1": dense - loss})
+    loss = analysis.loss_by_pretraining(pd.DataFrame(rows))
+    assert (loss["seeds"] == 2).all() and loss["pretraining_tokens_millions"].isna().sum() == 1
+    corr = analysis.pretraining_correlation(loss).iloc[0]
+    assert corr["languages"] == 5 and corr["without_tokens"] == 1 and corr["r"] == pytest.approx(-1.0)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from . import compare, languages
 from .config import fill_missing, fill_subnetworks
@@ -257,6 +258,43 @@ def dynamic_f1(results: pd.DataFrame) -> pd.DataFrame:
     training = np.where(r["method"] == "dense", "dense", np.where(r["dynamic"].eq(True), "DS", "trained alone"))
     out = r.assign(training=training, sparsity=r["target_sparsity"].astype(float))
     return out[["setting", "language", "sparsity", "seed", "training", "f1", "achieved_sparsity", "run_id"]].reset_index(drop=True)
+
+
+def loss_by_pretraining(f1: pd.DataFrame) -> pd.DataFrame:
+    """Per (setting, training, sparsity, language) of :func:`dynamic_f1`: the accuracy loss,
+    dense minus pruned regular F1 of the same seed, averaged over seeds, and the language's
+    XLM-R pre-training tokens (:func:`polycompress.reference.xlmr_pretraining_tokens`; NaN for a
+    language XLM-R did not see)."""
+    from . import reference
+
+    dense = f1[f1["training"] == "dense"][["setting", "language", "seed", "f1"]].rename(columns={"f1": "dense_f1"})
+    pruned = f1[f1["training"] != "dense"].merge(dense, on=["setting", "language", "seed"], how="inner",
+                                                 validate="many_to_one")
+    pruned["loss"] = pruned["dense_f1"] - pruned["f1"]
+    out = pruned.groupby(["setting", "training", "sparsity", "language"], as_index=False).agg(
+        loss=("loss", "mean"), seeds=("seed", "nunique"))
+    tokens = reference.xlmr_pretraining_tokens().set_index("code")["tokens_millions"]
+    out["pretraining_tokens_millions"] = out["language"].map(tokens)
+    return out
+
+
+def pretraining_correlation(loss: pd.DataFrame) -> pd.DataFrame:
+    """Per (setting, training, sparsity) of :func:`loss_by_pretraining`: Pearson's r between the
+    loss and log10 of the pre-training tokens (Li et al. 2022, Fig. 2), over the languages with a
+    token count, with scipy's 95% interval (Fisher's z) and p; NaN below 4 languages."""
+    rows = []
+    for key, g in loss.dropna(subset=["pretraining_tokens_millions"]).groupby(["setting", "training", "sparsity"]):
+        row = dict(zip(["setting", "training", "sparsity"], key), languages=len(g),
+                   without_tokens=int(loss.loc[(loss["setting"] == key[0]) & (loss["training"] == key[1])
+                                               & (loss["sparsity"] == key[2]), "pretraining_tokens_millions"].isna().sum()))
+        if len(g) >= 4 and g["loss"].nunique() > 1:
+            test = stats.pearsonr(np.log10(g["pretraining_tokens_millions"]), g["loss"])
+            ci = test.confidence_interval(0.95)
+            row.update(r=float(test.statistic), low=float(ci.low), high=float(ci.high), p=float(test.pvalue))
+        else:
+            row.update(r=np.nan, low=np.nan, high=np.nan, p=np.nan)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["setting", "training", "sparsity", "languages", "without_tokens", "r", "low", "high", "p"])
 
 
 def dynamic_cells(f1: pd.DataFrame) -> pd.DataFrame:

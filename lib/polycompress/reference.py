@@ -1,6 +1,7 @@
 """The published numbers of Ogueji et al. (2022), from ``data/reference/ogueji2022`` (Tables 1-9),
-of Awobade et al. (2023), from ``data/reference/awobade2023``, and of Li et al. (2022), from
-``data/reference/li2022``."""
+of Awobade et al. (2023), from ``data/reference/awobade2023``, of Li et al. (2022), from
+``data/reference/li2022``, and XLM-R's pre-training data per language (Conneau et al. 2020), from
+``data/reference/xlmr2020``."""
 
 from __future__ import annotations
 
@@ -57,6 +58,13 @@ def li_dynamic_sparsification() -> pd.DataFrame:
     """Li et al. (2022) Table 3: ``method`` (grad, l0), ``subnetworks``, ``dynamic`` (trained with
     Dynamic Sparsification or for 50% alone), ``task``, ``metric`` and ``value`` in percent."""
     return pd.read_csv(repo_data_dir() / "reference" / "li2022" / "table3_dynamic_sparsification.csv")
+
+
+def xlmr_pretraining_tokens() -> pd.DataFrame:
+    """XLM-R's CC-100 pre-training data per PAN-X language (Conneau et al. 2020, Table 6):
+    ``code``, ``tokens_millions``, ``note``; a language XLM-R did not see (yo) has no row."""
+    return pd.read_csv(repo_data_dir() / "reference" / "xlmr2020" / "cc100_tokens.csv", keep_default_na=False,
+                       na_values={"tokens_millions": [""]})
 
 
 def aggregate(cells: pd.DataFrame) -> pd.DataFrame:
