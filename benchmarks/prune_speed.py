@@ -14,7 +14,10 @@ Models: the dense model and one model per pruned shape the grid's finished runs 
   model (:func:`polycompress.compress.distillation.make_student`);
 - structured runs with one shared structure (``grad``, ``l0``): the run's kept heads and FFN units
   per layer (its ``structure.json``) physically removed (:mod:`polycompress.compress.pruning.compact`);
-  one run per method and sparsity, the multilingual one where the grid has it.
+  one run per method and sparsity, the multilingual one where the grid has it;
+- a Dynamic Sparsification run (``dynamic``): each of its levels' kept heads and FFN units
+  removed, one run (the multilingual one where the grid has it): size and speed along the whole
+  curve of one training (Li et al. 2022, Fig. 4).
 
 A run keeps its scores, not its weights, so each model is rebuilt on the run's own base model
 (its trimmed vocabulary, ``done.json``) with the run's shape. On a CPU a dense kernel's time
@@ -88,10 +91,22 @@ def grid_models(grid: Path) -> tuple[str, list[dict]]:
                       "runs": [], "quantization": method})
     # distilled students the grid trained: their shapes (layers x heads), dense
     distill = table["distill"].fillna("none") if "distill" in table else pd.Series("none", index=table.index)
-    for (layers, heads), part in table[distill != "none"].groupby(["student_layers", "student_heads"]):
+    students = table[distill != "none"]  # (a grid without students has no student_* columns)
+    for (layers, heads), part in (students.groupby(["student_layers", "student_heads"]) if len(students) else []):
         specs.append({"model": f"student {int(layers)} layers x {int(heads)} heads", "method": "distill", "scope": "none",
                       "sparsity": 0.0, "runs": sorted(part["run_id"]), "student": [int(layers), int(heads)]})
-    shared = table[table["method"].isin(["grad", "l0"]) & (table.get("subnetworks", "shared") != "non_shared")]
+    dynamic = table["dynamic"].map(lambda d: isinstance(d, list) and len(d) > 0) if "dynamic" in table \
+        else pd.Series(False, index=table.index)
+    shared = table[table["method"].isin(["grad", "l0"]) & (table.get("subnetworks", "shared") != "non_shared") & ~dynamic]
+    # Dynamic Sparsification: every level of one run (the multilingual one if any; Li et al. Fig. 4)
+    if dynamic.any():
+        part = table[dynamic]
+        multi = part[part["setting"] == "multilingual"]
+        run = (multi if len(multi) else part).sort_values("run_id").iloc[0]
+        for level in sorted(run["dynamic"]):
+            specs.append({"model": "grad DS level (removed)", "method": "grad", "scope": "partial",
+                          "sparsity": float(level), "runs": [run["run_id"]], "structure": str(run["dir"] / "structure.json"),
+                          "level": float(level)})
     for (method, sparsity), part in shared.groupby(["method", "sparsity"]):
         multi = part[part["setting"] == "multilingual"]
         run = (multi if len(multi) else part).sort_values("run_id").iloc[0]
@@ -148,7 +163,10 @@ def build(spec: dict, base, test, pad_id: int) -> tuple[torch.nn.Module, dict | 
         pruner.apply()
         return model, None
     saved = json.loads(Path(spec["structure"]).read_text())
-    kept = saved["languages"]["all"] if "languages" in saved else saved
+    if "level" in spec:  # one level of a Dynamic Sparsification run
+        kept = saved["levels"][str(spec["level"])]
+    else:
+        kept = saved["languages"]["all"] if "languages" in saved else saved
     heads = torch.tensor(kept["heads"], dtype=torch.bool)
     units = torch.zeros(len(kept["units_kept"]), saved["units"], dtype=torch.bool)
     for layer, n in enumerate(kept["units_kept"]):
