@@ -208,6 +208,12 @@ def test_a_dynamic_run_scores_every_level_on_every_test_set(real_mirror, e5_fold
     assert heads.loc[heads.run_id == alone.run_id, "level"].isna().all()
     split = analysis.component_split(heads, units)
     assert len(split) == len(levels) + 1 and split.set_index("level").loc[0.5, "units_removed"] > 0
+    # per layer: nested levels never give a layer back what a lower level removed; on average
+    # a level removes about its share of the encoder (heads and units are nearly all of it)
+    by_layer = analysis.layer_sparsity(heads[heads.run_id == config.run_id], units[units.run_id == config.run_id])
+    wide = by_layer.pivot_table(index="layer", columns="level", values="removed")
+    assert (wide.diff(axis=1).fillna(0) >= 0).all().all()
+    assert (wide.mean() - pd.Series(levels, index=wide.columns)).abs().max() < 0.03
 
 
 def test_loss_against_pretraining_data_pairs_seeds_and_correlates_on_the_log_scale():

