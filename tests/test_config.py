@@ -35,13 +35,14 @@ def test_from_parameters_rejects_unknown_keys():
     assert RunConfig.from_parameters({"languages": ["yo"]}).languages == ("yo",)
 
 
-def test_subnetworks_default_keeps_run_ids_and_non_shared_is_grad_multilingual_only():
+def test_subnetworks_default_keeps_run_ids_and_non_shared_is_structured_multilingual_only():
     shared = RunConfig(method="grad", sparsity=0.5, languages=("sw", "yo"))
     assert "subnetworks" not in shared.canonical()  # ids of runs from before the field hold
     own = RunConfig(method="grad", sparsity=0.5, languages=("sw", "yo"), subnetworks="non_shared")
     assert own.canonical()["subnetworks"] == "non_shared" and own.run_id != shared.run_id
+    assert RunConfig(method="l0", sparsity=0.5, languages=("sw", "yo"), subnetworks="non_shared").run_id != shared.run_id
     with pytest.raises(ConfigError, match="non-shared subnetworks"):
-        RunConfig(method="l0", sparsity=0.5, languages=("sw", "yo"), subnetworks="non_shared")
+        RunConfig(method="imp", sparsity=0.5, languages=("sw", "yo"), subnetworks="non_shared")
     with pytest.raises(ConfigError, match="non-shared subnetworks"):
         RunConfig(method="grad", sparsity=0.5, setting="monolingual", languages=("sw",), subnetworks="non_shared")
     with pytest.raises(ConfigError, match="subnetworks must be one of"):

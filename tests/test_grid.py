@@ -76,10 +76,10 @@ def test_extended_preset_adds_structured_runs_on_the_encoder_scope_only():
     assert {c.sparsity for c in extra if c.method == "imp"} == {0.7, 0.9}
     assert {c.sparsity for c in extended} - {0.0} == {0.5, 0.7, 0.9}  # the sparsities below the default's floor
     # multilingual + 5 monolingual settings, three seeds: grad and l0 at three sparsities, imp at
-    # the two the default leaves out (two scopes), non-shared grad (multilingual) at three
-    assert len(extra) == 6 * 3 * (2 * 3 + 2 * 2) + 3 * 3
+    # the two the default leaves out (two scopes), non-shared grad and l0 (multilingual) at three
+    assert len(extra) == 6 * 3 * (2 * 3 + 2 * 2) + 2 * 3 * 3
     own = [c for c in extra if c.subnetworks == "non_shared"]
-    assert {(c.method, c.setting) for c in own} == {("grad", "multilingual")} and len(own) == 9
+    assert {(c.method, c.setting) for c in own} == {("grad", "multilingual"), ("l0", "multilingual")} and len(own) == 18
 
 
 def test_equal_exposure_gives_each_language_of_the_union_its_own_epochs(tmp_path):

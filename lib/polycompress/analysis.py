@@ -214,6 +214,40 @@ def structures(path: Path | str | None = None) -> tuple[pd.DataFrame, pd.DataFra
             pd.DataFrame(units, columns=["run_id", "subnetwork", "level", "layer", "kept_share"]))
 
 
+def subnetwork_distances(path: Path | str | None = None) -> pd.DataFrame:
+    """Per finished run with one subnetwork per language (its ``structure.json``): the Hamming
+    distance between every two languages' subnetworks, the share of gates (heads and FFN units)
+    one keeps and the other drops (Li et al. 2022, Fig. 7), and the same over heads alone.
+    ``components`` says what was compared: runs written before the files held which units each
+    layer kept ("units_bits") are compared on their heads alone."""
+    folder = (Path(path) if path else results_path()).parent / "runs"
+    rows = []
+    for file in sorted(folder.glob("*/structure.json")):
+        s = json.loads(file.read_text())
+        subs = s.get("languages", {})
+        if len(subs) < 2 or not (file.parent / "done.json").is_file():
+            continue
+        bits = {}
+        for code, st in subs.items():
+            heads = np.array(st["heads"], dtype=bool).ravel()
+            units = (np.concatenate([np.unpackbits(np.frombuffer(bytes.fromhex(h), np.uint8))[: s["units"]]
+                                     for h in st["units_bits"]]).astype(bool) if "units_bits" in st else None)
+            bits[code] = (heads, units)
+        codes = sorted(bits)
+        for i, a in enumerate(codes):
+            for b in codes[i + 1:]:
+                (ha, ua), (hb, ub) = bits[a], bits[b]
+                heads_d = float((ha != hb).mean())
+                if ua is not None and ub is not None:
+                    both = float(((ha != hb).sum() + (ua != ub).sum()) / (ha.size + ua.size))
+                    what = "heads and FFN units"
+                else:
+                    both, what = np.nan, "heads"
+                rows.append({"run_id": file.parent.name, "a": a, "b": b, "hamming": both, "hamming_heads": heads_d,
+                             "components": what})
+    return pd.DataFrame(rows, columns=["run_id", "a", "b", "hamming", "hamming_heads", "components"])
+
+
 def component_split(heads: pd.DataFrame, units: pd.DataFrame, model: str | None = None, config=None) -> pd.DataFrame:
     """Per structured run (and subnetwork) of :func:`structures`: the share of heads removed, of FFN
     units removed, and of the removed encoder parameters that were heads, with the costs of

@@ -31,7 +31,7 @@ SCOPES = ("partial", "incl_embeddings")
 GRANULARITIES = ("per_tensor", "global")
 SCHEDULES = ("derived", "paper")
 STRUCTURED = ("grad", "l0")  # methods that remove whole heads and FFN units (sparsity over the encoder)
-#: one subnetwork for all training languages, or one per language (Li et al. 2022): ``grad`` only
+#: one subnetwork for all training languages, or one per language (Li et al. 2022): structured methods
 SUBNETWORKS = ("shared", "non_shared")
 #: which rows the embedding sparsity of ``incl_embeddings`` is taken over when the vocabulary is
 #: trimmed: "full", the model's whole word-embedding matrix as in the paper (rows no sentence of
@@ -110,7 +110,7 @@ class RunConfig:
     granularity: str = "per_tensor"
     sparsity: float = 0.0  # target fraction of the scope pruned at the end (structured methods: of the encoder)
     schedule: str = "derived"  # "paper": appendix A.2 table by training size; "derived": by step count
-    subnetworks: str = "shared"  # "non_shared": one structure per language (grad, multilingual runs)
+    subnetworks: str = "shared"  # "non_shared": one structure per language (grad or l0, multilingual runs)
     seed: int = 0
     perturbation_seed: int = 1234  # fixes the perturbed test sets, identical for every model
     # corpora of one's own among languages / vocab_languages: name -> folder or options (byo.OPTIONS)
@@ -218,8 +218,8 @@ class RunConfig:
             fail(f"method {self.method!r} removes heads and FFN units of the encoder: scope must be 'partial'")
         if self.subnetworks not in SUBNETWORKS:
             fail(f"subnetworks must be one of {SUBNETWORKS}, not {self.subnetworks!r}")
-        if self.subnetworks == "non_shared" and (self.method != "grad" or self.setting != "multilingual"):
-            fail(f"non-shared subnetworks are implemented for method 'grad' in multilingual runs "
+        if self.subnetworks == "non_shared" and (self.method not in STRUCTURED or self.setting != "multilingual"):
+            fail(f"non-shared subnetworks are implemented for methods {STRUCTURED} in multilingual runs "
                  f"(got method {self.method!r}, setting {self.setting!r})")
         if self.embedding_pool not in EMBEDDING_POOLS:
             fail(f"embedding_pool must be one of {EMBEDDING_POOLS}, not {self.embedding_pool!r}")

@@ -25,9 +25,11 @@ from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
+from . import languages as language_table
 from .artifacts import write_csv, write_json, write_parquet
 from .config import RunConfig
 from .corpora import corpus_words, load_language, source_fingerprint, subsample, subsample_indices
@@ -35,6 +37,7 @@ from .evaluation import entity_overlap, score, surface_forms
 from .perturb import SCOPES, UNSEEN, donor_words, perturbed_test_sets
 from .compress.pruning import METHODS, Schedule, SparsityReport, derived_schedule, paper_schedule
 from .compress.pruning.dynamic import DynamicGradientPruner
+from .compress.pruning.l0_subnetworks import LanguageL0Pruner
 from .compress.pruning.subnetworks import LanguageGradientPruner
 from .compress.pruning.rows import language_rows, mention_words
 from .settings import cache_root
@@ -329,10 +332,14 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
                 for i in range(0, len(d), config.batch_size)]
 
     non_shared = config.subnetworks == "non_shared"
-    method = (LanguageGradientPruner if non_shared else DynamicGradientPruner if config.dynamic
-              else METHODS[config.method])
+    if non_shared:  # one subnetwork per language (Li et al. 2022): grad, or their improved L0
+        method = {"grad": LanguageGradientPruner, "l0": LanguageL0Pruner}[config.method]
+    else:
+        method = DynamicGradientPruner if config.dynamic else METHODS[config.method]
     pruner = method(model, schedule, config.scope, config.granularity,
                     importance_batches=importance_batches, languages=config.languages,
+                    # the prior of L0's diversity term: languages of one family are not pushed apart
+                    families={c: language_table.get(c).family for c in config.languages},
                     outside=outside_rows(config, folder), levels=config.dynamic, seed=config.seed)
 
     def fine_tune(epochs: float, net=None, loss_fn=None) -> TrainResult:
@@ -468,7 +475,9 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
     if structures:
         write_json(out_dir / "structure.json", {
             "units": next(iter(structures.values())).units.shape[1],
-            "languages": {code: {"heads": s.heads.int().tolist(), "units_kept": s.units.sum(1).tolist()}
+            # units_bits: which units each layer kept, packed (numpy.packbits, big-endian bit order) as hex
+            "languages": {code: {"heads": s.heads.int().tolist(), "units_kept": s.units.sum(1).tolist(),
+                                 "units_bits": [bytes(np.packbits(row.numpy())).hex() for row in s.units]}
                           for code, s in structures.items()},
             # Dynamic Sparsification: every level's subnetwork (nested), by sparsity
             **({"levels": {str(level): {"heads": s.heads.int().tolist(), "units_kept": s.units.sum(1).tolist()}

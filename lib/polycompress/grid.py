@@ -7,7 +7,7 @@ A grid file::
     monolingual: [yo, sw, en]                      # those also trained alone
     multilingual: true                             # one run on the union
     methods: [imp]                                 # plus one dense run per setting and seed
-    subnetworks: [shared, non_shared]              # grad, multilingual: also one subnetwork per language
+    subnetworks: [shared, non_shared]              # grad, l0, multilingual: also one subnetwork per language
     scopes: [partial, incl_embeddings]
     sparsities: [0.5, 0.9]
     seeds: [0]
@@ -335,8 +335,8 @@ class Grid:
                 # structured methods remove heads and FFN units: the encoder scope only
                 for scope in (["partial"] if method in STRUCTURED else scopes):
                     for sparsity in sparsities:
-                        # one subnetwork per language: gradient pruning of the union only
-                        for sub in (subnetworks if method == "grad" and setting == "multilingual" else ["shared"]):
+                        # one subnetwork per language: structured pruning of the union only
+                        for sub in (subnetworks if method in STRUCTURED and setting == "multilingual" else ["shared"]):
                             # the embeddings' pool: only where embeddings are pruned
                             for pool in (pools if scope == "incl_embeddings" else ["full"]):
                                 for at in (when if method == "imp" else ["during"]):
