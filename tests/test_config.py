@@ -45,6 +45,8 @@ def test_subnetworks_default_keeps_run_ids_and_non_shared_is_structured_multilin
         RunConfig(method="imp", sparsity=0.5, languages=("sw", "yo"), subnetworks="non_shared")
     with pytest.raises(ConfigError, match="non-shared subnetworks"):
         RunConfig(method="grad", sparsity=0.5, setting="monolingual", languages=("sw",), subnetworks="non_shared")
+    with pytest.raises(ConfigError, match="no subnetwork to be evaluated with"):
+        RunConfig(method="grad", sparsity=0.5, languages=("sw", "yo"), subnetworks="non_shared", eval_languages=("en",))
     with pytest.raises(ConfigError, match="subnetworks must be one of"):
         RunConfig(subnetworks="mine")
 

@@ -309,7 +309,8 @@ def dynamic_f1(results: pd.DataFrame) -> pd.DataFrame:
     r = fill_missing(results, "dynamic")
     r = r[(r["test_set"] == "regular") & r["method"].isin(["dense", "grad"]) & (r["subnetworks"] == "shared")
           & r["f1"].notna()]
-    r = r[[lang in train.split(",") for lang, train in zip(r["language"], r["train_languages"])]]  # not zero-shot
+    trained = np.array([lang in train.split(",") for lang, train in zip(r["language"], r["train_languages"])], dtype=bool)
+    r = r.loc[trained]  # not zero-shot
     training = np.where(r["method"] == "dense", "dense", np.where(r["dynamic"].eq(True), "DS", "trained alone"))
     out = r.assign(training=training, sparsity=r["target_sparsity"].astype(float))
     return out[["setting", "language", "sparsity", "seed", "training", "f1", "achieved_sparsity", "run_id"]].reset_index(drop=True)

@@ -268,6 +268,9 @@ class RunConfig:
                 fail(f"dynamic must be distinct sparsities in (0, 1), got {list(self.dynamic)}")
             if self.sparsity != max(self.dynamic):
                 fail(f"a dynamic run's sparsity is its largest level ({max(self.dynamic)}), got {self.sparsity}")
+        if self.subnetworks == "non_shared" and self.eval_languages:
+            # each language is evaluated through its own subnetwork; one not trained on has none
+            fail("eval_languages (zero-shot) has no subnetwork to be evaluated with in a non-shared run")
         if len(set(self.eval_languages)) != len(self.eval_languages) or set(self.eval_languages) & set(self.languages):
             fail(f"eval_languages {list(self.eval_languages)} must be distinct and not training languages "
                  f"{list(self.languages)}")

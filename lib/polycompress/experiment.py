@@ -339,7 +339,10 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
     pruner = method(model, schedule, config.scope, config.granularity,
                     importance_batches=importance_batches, languages=config.languages,
                     # the prior of L0's diversity term: languages of one family are not pushed apart
-                    families={c: language_table.get(c).family for c in config.languages},
+                    # (None: a family that relates a language to no other, languages.related)
+                    families={c: (language_table.get(c).family
+                                  if language_table.related(language_table.get(c), language_table.get(c), "family")
+                                  else None) for c in config.languages},
                     outside=outside_rows(config, folder), levels=config.dynamic, seed=config.seed)
 
     def fine_tune(epochs: float, net=None, loss_fn=None) -> TrainResult:
@@ -429,9 +432,11 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
     # smaller level scores every test set through its subnetwork (predictions kept for the run's own)
     for level in sorted(config.dynamic)[:-1]:
         pruner.use(level)
+        level_report = pruner.report()  # the zeros this level's gates stand for
         for code in (*config.languages, *config.eval_languages):
             for test_name in test_set_names(config) if code in config.languages else ("regular",):
-                common = {**common_row(code, test_name), "target_sparsity": level, "achieved_sparsity": pruner.achieved(level)}
+                common = {**common_row(code, test_name), "target_sparsity": level, "achieved_sparsity": pruner.achieved(level),
+                          "sparsity_share_of_all": level_report.share_of_all}
                 rows.append(scored(model, code, test_name, common, False, train_forms.get(code)))
     if config.dynamic:
         pruner.use(config.sparsity)

@@ -102,7 +102,8 @@ class DynamicGradientPruner:
         self.removed_at: tuple[torch.Tensor, torch.Tensor] | None = None
         self.ranked_at: int | None = None
         self.level = 0.0  # the level the gates apply now (0: dense, before the ranking)
-        self.current = 0.0  # the share of the encoder the active level drops (the training curve's)
+        self._active_share = 0.0  # the share of the encoder that level drops
+        self.current = 0.0  # the share of the encoder the last trained (or, after :meth:`use`, the active) level drops
         self.history: list[tuple[int, float]] = []  # (step, largest level): the one ranking
         # the level drawn after each step from the ranking on, for the step that follows (the
         # last is for a step after the end of training, which never comes)
@@ -134,7 +135,7 @@ class DynamicGradientPruner:
             raise KeyError(f"no subnetwork at level {level}: levels are {self.levels}"
                            + ("" if self.structures else " (and the ranking has not been made yet)"))
         self.level, self._gates = level, self._as_gates(structure)
-        self.current = pruned_share(self.model, structure)
+        self._active_share = self.current = pruned_share(self.model, structure)
 
     def step(self, step: int) -> None:
         """After optimizer step ``step``: rank at the schedule's start, then draw the level the
@@ -142,9 +143,11 @@ class DynamicGradientPruner:
         if self.ranked_at is None and step >= self.schedule.start:
             self.rank(step)
         if self.ranked_at is not None:
+            trained = self._active_share  # before the ranking's first draw: dense, 0
             level = self.levels[int(torch.randint(len(self.levels), (1,), generator=self.generator))]
             self.use(level)
             self.drawn.append(level)
+            self.current = trained  # the training curve's: the share of the level that trained `step`
 
     def finish(self) -> None:
         """Rank now if training ended before the schedule's start; then gate with the largest level
@@ -178,7 +181,8 @@ class DynamicGradientPruner:
         try:
             return compact(self.model, self.structures[level])
         finally:
-            self.handles = install_gates(self.model, lambda i: self._gates[0][i], lambda i: self._gates[1][i])
+            if handles:  # back as they were (not after remove_gates)
+                self.handles = install_gates(self.model, lambda i: self._gates[0][i], lambda i: self._gates[1][i])
 
     def report(self) -> SparsityReport:
         """Zeros over the encoder with the active level's heads and units counted as removed

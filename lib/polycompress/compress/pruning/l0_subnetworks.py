@@ -11,10 +11,13 @@ for the step about to be taken (Eq. 13 without the MLM term, which is our task l
   says why a fixed one stalls in a short run);
 - the diversity term of Eq. 12, ``lambda_2 ||P . G G^T . (1 - I)||_1``: ``G`` stacks the
   languages' gate vectors (here each gate's probability of being open, the differentiable stand-in
-  for the gate), and ``P_ij`` is 0 for two languages of one family, 1 otherwise (their linguistic
-  prior). We divide the sum by the number of gates and of language pairs, so that the term is the
-  mean share of gates two languages of different families both keep open, in [0, 1], whatever
-  the model's size and the number of languages; ``lambda_2`` is the paper's 1 (Appendix A).
+  for the gate; a language whose structure is fixed enters with its fixed 0/1 gates), and
+  ``P_ij`` is 0 for two languages of one family, 1 otherwise (their linguistic prior). We divide
+  the sum by the number of gates and of language pairs, so that the term is the mean share of
+  gates two languages of different families both keep open, in [0, 1], whatever the model's size
+  and the number of languages. That puts ``lambda_2`` on another scale than the paper's raw sum
+  (their 1, Appendix A, weighs a sum over some 10^4 gates and 10^3 language pairs): our default
+  :data:`DIVERSITY` is 1 on the normalised term, a choice of ours, not their value.
 
 Each language's structure is fixed, as in the shared method, once the schedule has ended and its
 expected sparsity is within :data:`~polycompress.compress.pruning.l0.TOLERANCE` of the target;
@@ -40,20 +43,22 @@ from .report import SparsityReport
 from .schedule import Schedule
 from .structured import Structure, costs, encoder_report, install_gates, pruned_share, structure_masks
 
-#: lambda_2 of Eq. 13: the weight of the diversity term (Li et al., Appendix A: 1)
+#: lambda_2 of Eq. 13 on our normalised diversity term (see the module docstring: not on the
+#: scale of the paper's 1): a gate-sharing share of 0.5 costs 0.5, the size of a task loss
 DIVERSITY = 1.0
 
 
 def prior(languages: Sequence[str], families: Mapping[str, str] | None) -> torch.Tensor:
-    """Li et al.'s ``P`` (languages x languages): 0 for two languages of one known family, 1
-    otherwise (without ``families``: all ones, their default)."""
+    """Li et al.'s ``P`` (languages x languages): 0 for two languages of one family, 1 otherwise
+    (without ``families``: all ones, their default). A family of None relates a language to no
+    other (the caller maps unknown families, isolates and pseudo-families to None)."""
     n = len(languages)
     out = torch.ones(n, n)
     if families:
         for i, a in enumerate(languages):
             for j, b in enumerate(languages):
                 fa, fb = families.get(a), families.get(b)
-                if fa is not None and fa == fb and fa != "unknown":
+                if fa is not None and fa == fb:
                     out[i, j] = 0.0
     return out
 
@@ -136,9 +141,18 @@ class LanguageL0Pruner:
         return (closed_heads * self.head_cost + closed_units * self.unit_cost) / self.encoder_total
 
     def open_probabilities(self) -> torch.Tensor:
-        """languages x gates: each gate's probability of being open (heads, then units)."""
-        return torch.stack([torch.cat([self.head_gates[c].open_probability().flatten(),
-                                       self.unit_gates[c].open_probability().flatten()]) for c in self.languages])
+        """languages x gates: each gate's probability of being open (heads, then units); for a
+        language whose structure is fixed, its 0/1 gates (constants: its gates train no more)."""
+        rows = []
+        for c in self.languages:
+            if c in self.structures:
+                s = self.structures[c]
+                device = self.head_gates[c].log_alpha.device
+                rows.append(torch.cat([s.heads.flatten(), s.units.flatten()]).float().to(device))
+            else:
+                rows.append(torch.cat([self.head_gates[c].open_probability().flatten(),
+                                       self.unit_gates[c].open_probability().flatten()]))
+        return torch.stack(rows)
 
     def target(self) -> float:
         return self.schedule.sparsity(self.steps_done)
