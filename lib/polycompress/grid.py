@@ -148,6 +148,15 @@ PRESETS["awobade-default"] = {
     "vocab_languages": [*AWOBADE_DEFAULT_LANGUAGES, "fon", "bam"],
 }
 
+# Awobade et al.'s appendix D.2 "few-shot" at the same scale: the union of awobade-default with
+# Fon and Bambara trained on too (500 sentences each, like the others), dense, pruned after
+# fine-tuning at the ten sparsities (copies: evaluation only), regular test sets; three seeds.
+# Set against the zero-shot scores of awobade-default's models on the same two languages.
+PRESETS["awobade-transfer"] = {
+    **PRESETS["awobade-default"], "languages": [*AWOBADE_DEFAULT_LANGUAGES, "fon", "bam"], "methods": [],
+    "sparsities": [], "prune_at": ["during"], "quantizations": [], "distill": [], "students": [], "eval_languages": [],
+}
+
 PRESETS["extended"] = {**PRESETS["default"], "methods": ["imp", "grad", "l0"], "subnetworks": ["shared", "non_shared"],
                        "sparsities": [0.5, 0.7, 0.9]}
 

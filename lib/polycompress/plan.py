@@ -114,6 +114,9 @@ def plan_runs(configs: list[RunConfig], out: Path | None = None) -> list[RunPlan
         per_language = TEST_SETS_PER_LANGUAGE + int(c.unseen_mentions) if c.perturbed else 1
         # a Dynamic Sparsification run scores every level's subnetwork
         n_test = None if c.eval_size is None else c.eval_size * len(c.languages) * per_language * max(1, len(c.dynamic))
+        if n_test is not None:  # zero-shot languages' regular sets, and every prune_after copy's
+            n_test += c.eval_size * len(c.eval_languages)
+            n_test += c.eval_size * (len(c.languages) + len(c.eval_languages)) * len(c.prune_after)
         done = out is not None and (Path(out) / "runs" / c.run_id / "done.json").is_file()
         plans.append(RunPlan(c, done, n_train, steps, n_test))
     return plans
