@@ -107,10 +107,11 @@ def grid_models(grid: Path) -> tuple[str, list[dict]]:
             specs.append({"model": "grad DS level (removed)", "method": "grad", "scope": "partial",
                           "sparsity": float(level), "runs": [run["run_id"]], "structure": str(run["dir"] / "structure.json"),
                           "level": float(level)})
-    for (method, sparsity), part in shared.groupby(["method", "sparsity"]):
+    for (method, scope, sparsity), part in shared.groupby(["method", "scope", "sparsity"]):
         multi = part[part["setting"] == "multilingual"]
         run = (multi if len(multi) else part).sort_values("run_id").iloc[0]
-        specs.append({"model": f"{method} (removed)", "method": method, "scope": "partial", "sparsity": float(sparsity),
+        specs.append({"model": f"{method} (removed)" + (" incl. embedding rank" if scope == "incl_embeddings" else ""),
+                      "method": method, "scope": scope, "sparsity": float(sparsity),
                       "runs": [run["run_id"]], "structure": str(run["dir"] / "structure.json")})
     return folder, specs
 
@@ -171,7 +172,13 @@ def build(spec: dict, base, test, pad_id: int) -> tuple[torch.nn.Module, dict | 
     units = torch.zeros(len(kept["units_kept"]), saved["units"], dtype=torch.bool)
     for layer, n in enumerate(kept["units_kept"]):
         units[layer, :n] = True
-    structure = Structure(heads, units)
+    ranks = None
+    if "ranks" in kept:  # the word embeddings' rank pruned too: the model factorised as the run's was
+        from polycompress.compress.pruning.embedding_rank import factorise
+
+        factorise(model)
+        ranks = torch.tensor(kept["ranks"], dtype=torch.bool)
+    structure = Structure(heads, units, ranks)
     with torch.no_grad():
         for p, m in structure_masks(model, structure).values():
             p.mul_(m)

@@ -72,7 +72,8 @@ def load_results(path: Path | str | None = None, embedding_pool: str | None = "f
     alone (False, the default: a DS subnetwork never stands in for a separately trained one)."""
     table = _with_language_facts(fill_subnetworks(_grid_table("results.parquet", path)))
     if embedding_pool is not None and "embedding_pool" in table:
-        table = table[table["embedding_pool"].isin(["none", embedding_pool])].reset_index(drop=True)
+        # "rank": structured pruning of the embeddings' rank, which has no pool to choose
+        table = table[table["embedding_pool"].isin(["none", "rank", embedding_pool])].reset_index(drop=True)
     if quantization is not None and "quantization" in table:
         table = table[table["quantization"].fillna("none") == quantization].reset_index(drop=True)
     if prune_at is not None and "prune_at" in table:
@@ -212,6 +213,20 @@ def structures(path: Path | str | None = None) -> tuple[pd.DataFrame, pd.DataFra
                               "kept_share": structure["units_kept"][layer] / s["units"]})
     return (pd.DataFrame(heads, columns=["run_id", "subnetwork", "level", "layer", "head", "kept"]),
             pd.DataFrame(units, columns=["run_id", "subnetwork", "level", "layer", "kept_share"]))
+
+
+def rank_structures(path: Path | str | None = None) -> pd.DataFrame:
+    """Per finished run that pruned the word embeddings' rank (grad, incl_embeddings; its
+    ``structure.json``): run_id, the rank components of the factorised embeddings, how many were
+    kept, and the share removed."""
+    folder = (Path(path) if path else results_path()).parent / "runs"
+    rows = []
+    for file in sorted(folder.glob("*/structure.json")):
+        kept = json.loads(file.read_text()).get("languages", {}).get("all", {})
+        if "ranks" in kept and (file.parent / "done.json").is_file():
+            rows.append({"run_id": file.parent.name, "ranks": len(kept["ranks"]), "ranks_kept": int(sum(kept["ranks"])),
+                         "ranks_removed": 1 - sum(kept["ranks"]) / len(kept["ranks"])})
+    return pd.DataFrame(rows, columns=["run_id", "ranks", "ranks_kept", "ranks_removed"])
 
 
 def subnetwork_distances(path: Path | str | None = None) -> pd.DataFrame:

@@ -136,10 +136,11 @@ def pool_pairs(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def method_pairs(results: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
-    """Runs that differ only in their (shared-structure) method: ``run_a`` method ``a``, ``run_b``
-    method ``b``, same setting, training languages, sparsity and seed."""
+    """Runs that differ only in their (shared-structure, encoder-scope) method: ``run_a`` method
+    ``a``, ``run_b`` method ``b``, same setting, training languages, sparsity and seed."""
     s = _scored(results)
-    s = s[s["subnetworks"] == "shared"]
+    # one subnetwork, the encoder's scope (grad may also prune the embeddings' rank: another model)
+    s = s[(s["subnetworks"] == "shared") & (s["scope"] == "partial")]
     keys = ["setting", "train_languages", "target_sparsity", "seed", *PAIR_KEYS]
     left = s[s["method"] == a][keys + ["run_id"]].rename(columns={"run_id": "run_a"})
     right = s[s["method"] == b][keys + ["run_id"]].rename(columns={"run_id": "run_b"})

@@ -135,9 +135,12 @@ def vocabulary_words(code: str) -> list[str]:
 
 def embedding_pool(config: RunConfig) -> str:
     """The results' ``embedding_pool``: the rows the embedding sparsity was taken over ("full" or
-    "trimmed"), "none" for runs that do not prune the embeddings."""
+    "trimmed"), "rank" where structured pruning removes rank components of the model's own word
+    embeddings, "none" for runs that do not prune the embeddings."""
     if config.scope != "incl_embeddings" or config.method == "dense":
         return "none"
+    if config.method != "imp":  # structured: the rank of the model's own word embeddings
+        return "rank"
     return config.embedding_pool if config.vocab_languages else "full"
 
 
@@ -481,8 +484,10 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
         write_json(out_dir / "structure.json", {
             "units": next(iter(structures.values())).units.shape[1],
             # units_bits: which units each layer kept, packed (numpy.packbits, big-endian bit order) as hex
+            # ranks: the word embeddings' rank components kept (grad with incl_embeddings)
             "languages": {code: {"heads": s.heads.int().tolist(), "units_kept": s.units.sum(1).tolist(),
-                                 "units_bits": [bytes(np.packbits(row.numpy())).hex() for row in s.units]}
+                                 "units_bits": [bytes(np.packbits(row.numpy())).hex() for row in s.units],
+                                 **({"ranks": s.ranks.int().tolist()} if s.ranks is not None else {})}
                           for code, s in structures.items()},
             # Dynamic Sparsification: every level's subnetwork (nested), by sparsity
             **({"levels": {str(level): {"heads": s.heads.int().tolist(), "units_kept": s.units.sum(1).tolist()}

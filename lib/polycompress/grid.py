@@ -23,6 +23,7 @@ A grid file::
     prune_at: [during]                             # imp: before / during / after fine-tuning
     dynamic: [0.1, 0.3, 0.5, 0.7, 0.9]             # one grad run per setting and seed trained once
                                                    # for all these sparsities (Dynamic Sparsification)
+    structured_scopes: [partial, incl_embeddings]  # grad: also prune the word embeddings' rank
     recovery_epochs: 0                             # prune_at after: epochs more with masks held
     corpora: {myner: /data/myner}                  # corpora of one's own, named in languages (polycompress.byo)
     ...any other RunConfig field, fixed for the whole grid
@@ -173,7 +174,8 @@ PRESETS["li-ds"] = {**PRESETS["default"], "monolingual": [], "methods": ["grad"]
 #: keys of a grid that are not RunConfig fields (the lists the grid is the product of)
 GRID_KEYS = {"languages", "monolingual", "multilingual", "methods", "scopes", "sparsities", "seeds", "subnetworks",
              "epochs", "train_size", "batch_size", "vocab_languages", "corpora", "exposure", "embedding_pools",
-             "prune_at", "prune_after", "eval_languages", "distill", "students", "quantizations", "dynamic"}
+             "prune_at", "prune_after", "eval_languages", "distill", "students", "quantizations", "dynamic",
+             "structured_scopes"}
 #: how a multilingual run's languages share its epochs (grid key ``exposure``): "union" trains the
 #: union for the epochs of its largest language, so a small language sees each sentence far less
 #: often than alone (2 times instead of 20 in the default grid); "equal" gives each language its
@@ -285,6 +287,9 @@ class Grid:
         # Dynamic Sparsification: one grad run per setting and seed, trained once through these
         # levels and scored at each (RunConfig.dynamic)
         levels = [float(x) for x in s.pop("dynamic", [])]
+        # grad's scopes: "partial" (heads and FFN units) and/or "incl_embeddings" (+ the word
+        # embeddings' rank, compress.pruning.embedding_rank)
+        structured_scopes = list(s.pop("structured_scopes", ["partial"]))
         if not when or len(set(when)) != len(when) or not set(when) <= set(PRUNE_AT):
             raise ConfigError(f"{self.where('prune_at')}: grid {self.name}: prune_at must be distinct values of "
                               f"{PRUNE_AT}, got {when}")
@@ -341,8 +346,9 @@ class Grid:
                 out.append(RunConfig(method="dense", sparsity=0.0, distill=strategy, student_layers=int(layers),
                                      student_heads=int(heads), **common))
             for method in methods:
-                # structured methods remove heads and FFN units: the encoder scope only
-                for scope in (["partial"] if method in STRUCTURED else scopes):
+                # structured methods remove heads and FFN units (the encoder scope), grad also the
+                # embeddings' rank where the grid asks (structured_scopes)
+                for scope in ((structured_scopes if method == "grad" else ["partial"]) if method in STRUCTURED else scopes):
                     for sparsity in sparsities:
                         # one subnetwork per language: structured pruning of the union only
                         for sub in (subnetworks if method in STRUCTURED and setting == "multilingual" else ["shared"]):

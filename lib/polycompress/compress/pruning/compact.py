@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .compact_model.modeling_pruned_bert import PrunedBertConfig
+from .embedding_rank import factorised
 from .structured import Structure, encoder_layers
 
 MODELING = Path(__file__).parent / "compact_model" / "modeling_pruned_bert.py"
@@ -63,8 +64,17 @@ def compact(model: nn.Module, structure: Structure) -> nn.Module:
             layer.output.dense.weight.zero_()
         heads.append(att.num_attention_heads)
         units.append(int(keep_units.sum()))
-    fields = {k: v for k, v in model.config.to_dict().items() if k not in ("model_type", "architectures", "auto_map")}
-    small.config = PrunedBertConfig(**fields, layer_heads=heads, layer_units=units)
+    rank = None
+    emb = factorised(small)
+    if emb is not None:  # factorised word embeddings: their kept rank components only
+        keep = structure.ranks if structure.ranks is not None else torch.ones(emb.rank, dtype=torch.bool)
+        keep = keep.to(emb.left.device)
+        emb.left = nn.Parameter(emb.left.detach()[:, keep].clone())
+        emb.right = nn.Parameter(emb.right.detach()[keep].clone())
+        rank = emb.rank
+    fields = {k: v for k, v in model.config.to_dict().items()
+              if k not in ("model_type", "architectures", "auto_map", "embedding_rank")}
+    small.config = PrunedBertConfig(**fields, layer_heads=heads, layer_units=units, embedding_rank=rank)
     return small
 
 

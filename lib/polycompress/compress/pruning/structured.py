@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .embedding_rank import factorise, factorised
 from .report import SparsityReport, TensorSparsity
 from .schedule import Schedule
 
@@ -47,17 +48,22 @@ def encoder_layers(model: nn.Module) -> list[nn.Module]:
 
 @dataclass
 class Structure:
-    """Kept heads ``(layers, heads)`` and kept FFN units ``(layers, units)``, bool."""
+    """Kept heads ``(layers, heads)`` and kept FFN units ``(layers, units)``, bool; with factorised
+    word embeddings (:mod:`~polycompress.compress.pruning.embedding_rank`) also their kept rank
+    components ``ranks`` ``(d,)``, else None."""
 
     heads: torch.Tensor
     units: torch.Tensor
+    ranks: torch.Tensor | None = None
 
     @classmethod
     def full(cls, model: nn.Module) -> Structure:
         layers = encoder_layers(model)
         n_heads = layers[0].attention.self.num_attention_heads
         n_units = layers[0].intermediate.dense.out_features
-        return cls(torch.ones(len(layers), n_heads, dtype=torch.bool), torch.ones(len(layers), n_units, dtype=torch.bool))
+        emb = factorised(model)
+        return cls(torch.ones(len(layers), n_heads, dtype=torch.bool), torch.ones(len(layers), n_units, dtype=torch.bool),
+                   None if emb is None else torch.ones(emb.rank, dtype=torch.bool))
 
 
 def costs(model: nn.Module) -> tuple[int, int, int]:
@@ -69,10 +75,23 @@ def costs(model: nn.Module) -> tuple[int, int, int]:
     return 4 * d * h + 3 * h, 2 * d + 1, total
 
 
+def rank_costs(model: nn.Module) -> tuple[int, int]:
+    """(parameters per rank component of the factorised word embeddings, in all of them)."""
+    emb = factorised(model)
+    if emb is None:
+        raise ValueError("the model's word embeddings are not factorised (embedding_rank.factorise)")
+    return emb.left.shape[0] + emb.right.shape[1], emb.left.numel() + emb.right.numel()
+
+
 def pruned_share(model: nn.Module, structure: Structure) -> float:
-    """Share of the encoder's parameters that ``structure`` removes."""
+    """Share of the encoder's parameters that ``structure`` removes; with ``ranks``, of the
+    encoder's and the factorised word embeddings' together."""
     head, unit, total = costs(model)
-    return (int((~structure.heads).sum()) * head + int((~structure.units).sum()) * unit) / total
+    removed = int((~structure.heads).sum()) * head + int((~structure.units).sum()) * unit
+    if structure.ranks is not None:
+        rank, emb_total = rank_costs(model)
+        removed, total = removed + int((~structure.ranks).sum()) * rank, total + emb_total
+    return removed / total
 
 
 def install_gates(model: nn.Module, heads: Callable[[int], torch.Tensor], units: Callable[[int], torch.Tensor],
@@ -119,33 +138,47 @@ class _Gates:
         self.handles.clear()
 
 
-def gradient_importance(model: nn.Module, batches: Iterable[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+def gradient_importance(model: nn.Module, batches: Iterable[dict], ranks: bool = False):
     """``E |dL/dg|`` for every head ``(layers, heads)`` and FFN unit ``(layers, units)``,
-    normalised per layer by the L2 norm. ``batches`` are model inputs with ``labels``; the
-    model's weights and gradients are left as they were (dropout off while measuring)."""
+    normalised per layer by the L2 norm; with ``ranks`` (factorised word embeddings) also for
+    every rank component ``(d,)``, normalised as one more group, as a third tensor. ``batches``
+    are model inputs with ``labels``; the model's weights and gradients are left as they were
+    (dropout off while measuring)."""
     was_training = model.training
     model.eval()
     saved = {n: (None if p.grad is None else p.grad.clone()) for n, p in model.named_parameters()}
-    heads = units = None
+    emb = factorised(model) if ranks else None
+    if ranks and emb is None:
+        raise ValueError("rank importance needs factorised word embeddings (embedding_rank.factorise)")
+    scores: list[torch.Tensor | None] = [None, None, None]
     n = 0
     with _Gates(model) as gates, torch.enable_grad():
-        for batch in batches:
-            loss = model(**batch).loss
-            gh, gu = torch.autograd.grad(loss, [gates.heads, gates.units])
-            heads = gh.abs() if heads is None else heads + gh.abs()
-            units = gu.abs() if units is None else units + gu.abs()
-            n += 1
+        if emb is not None:
+            emb.gate = torch.ones(emb.rank, requires_grad=True, device=emb.left.device)
+        try:
+            for batch in batches:
+                loss = model(**batch).loss
+                wrt = [gates.heads, gates.units] + ([emb.gate] if emb is not None else [])
+                for k, g in enumerate(torch.autograd.grad(loss, wrt)):
+                    scores[k] = g.abs() if scores[k] is None else scores[k] + g.abs()
+                n += 1
+        finally:
+            if emb is not None:
+                emb.gate = None
     for name, p in model.named_parameters():
         p.grad = saved[name]
     model.train(was_training)
     if n == 0:
         raise ValueError("no batches to measure importance on")
-    heads, units = heads / n, units / n
+    heads, units = scores[0] / n, scores[1] / n
     # per-layer L2 normalisation (Michel et al. 2019, Sec. 4.1); a layer of zeros stays zero
     heads = heads / heads.norm(dim=1, keepdim=True).clamp_min(1e-20)
     units = units / units.norm(dim=1, keepdim=True).clamp_min(1e-20)
     # structures live on the CPU whatever the model's device (small; selected element by element)
-    return heads.cpu(), units.cpu()
+    if emb is None:
+        return heads.cpu(), units.cpu()
+    rank = scores[2] / n
+    return heads.cpu(), units.cpu(), (rank / rank.norm().clamp_min(1e-20)).cpu()
 
 
 def _prune_lowest(scores: torch.Tensor, keep: torch.Tensor, n_prune: int) -> torch.Tensor:
@@ -168,7 +201,7 @@ ALLOCATIONS = ("global", "equal")
 
 
 def select(model: nn.Module, heads: torch.Tensor, units: torch.Tensor, sparsity: float,
-           current: Structure | None = None, allocation: str = "global") -> Structure:
+           current: Structure | None = None, allocation: str = "global", ranks: torch.Tensor | None = None) -> Structure:
     """The structure at ``sparsity`` (share of encoder parameters) on top of ``current`` (pruned
     stays pruned).
 
@@ -183,6 +216,8 @@ def select(model: nn.Module, heads: torch.Tensor, units: torch.Tensor, sparsity:
         raise ValueError(f"allocation must be one of {ALLOCATIONS}, not {allocation!r}")
     head, unit, total = costs(model)
     current = current or Structure.full(model)
+    if ranks is not None or current.ranks is not None:
+        return _select_with_ranks(model, heads, units, ranks, sparsity, current, allocation)
     if allocation == "global":
         out = _select_global(heads, units, current, head, unit, sparsity * total)
     else:
@@ -221,6 +256,39 @@ def _select_global(heads: torch.Tensor, units: torch.Tensor, current: Structure,
     return Structure(keep_h, keep_u)
 
 
+def _select_with_ranks(model: nn.Module, heads: torch.Tensor, units: torch.Tensor, ranks: torch.Tensor | None,
+                       sparsity: float, current: Structure, allocation: str) -> Structure:
+    """:func:`select` over heads, FFN units and the word embeddings' rank components together
+    (one threshold, each at its parameter cost; the embeddings keep at least one component)."""
+    if allocation != "global" or ranks is None or current.ranks is None:
+        raise ValueError("rank components are selected with allocation 'global', with their scores and a "
+                         "structure that has ranks (factorised word embeddings)")
+    head, unit, total = costs(model)
+    rank, emb_total = rank_costs(model)
+    target = sparsity * (total + emb_total)
+    groups = [(heads, current.heads.clone(), head), (units, current.units.clone(), unit),
+              (ranks.reshape(1, -1), current.ranks.clone().reshape(1, -1), rank)]
+    removed = sum(int((~keep).sum()) * cost for _, keep, cost in groups)
+    scores = torch.cat([g.flatten() for g, _, _ in groups]).double()
+    kept = torch.cat([k.flatten() for _, k, _ in groups])
+    order = torch.argsort(scores.masked_fill(~kept, float("inf")), stable=True)
+    bounds = torch.tensor([0] + [g.numel() for g, _, _ in groups]).cumsum(0).tolist()
+    for flat in order.tolist():
+        if removed >= target or not bool(kept[flat]):
+            break
+        k = next(i for i in range(len(groups)) if flat < bounds[i + 1])
+        _, keep, cost = groups[k]
+        row, item = divmod(flat - bounds[k], keep.shape[1])
+        if int(keep[row].sum()) > 1:  # a layer keeps a head and a unit, the embeddings a component
+            keep[row, item] = False
+            removed += cost
+    out = Structure(groups[0][1], groups[1][1], groups[2][1].reshape(-1))
+    if pruned_share(model, out) < sparsity - (head + unit + rank) / (total + emb_total):
+        raise ValueError(f"sparsity {sparsity} exceeds what heads, FFN units and rank components can give "
+                         f"(reached {pruned_share(model, out):.3f})")
+    return out
+
+
 def structure_masks(model: nn.Module, structure: Structure) -> dict[str, tuple[nn.Parameter, torch.Tensor]]:
     """name -> (parameter, 0/1 mask in its dtype) zeroing every pruned head and FFN unit."""
     out = {}
@@ -247,6 +315,12 @@ def structure_masks(model: nn.Module, structure: Structure) -> dict[str, tuple[n
             if cols is not None:
                 w[:, ~cols] = 0
             out[prefix + name + ".weight"] = (linear.weight, w)
+    emb = factorised(model)
+    if structure.ranks is not None and emb is not None:
+        keep = structure.ranks.to(emb.left.device).to(emb.left.dtype)
+        name = next(n for n, m in model.named_modules() if m is emb)
+        out[name + ".left"] = (emb.left, keep.expand_as(emb.left).clone())  # a component's column
+        out[name + ".right"] = (emb.right, keep.unsqueeze(1).expand_as(emb.right).clone())  # and its row
     return out
 
 
@@ -260,8 +334,10 @@ def encoder_report(model: nn.Module, granularity: str, target: float,
         zero = p.detach() == 0
         return int((zero | (masks[name][1] == 0)).sum() if name in masks else zero.sum())
 
+    # the scope: the encoder's layers, and factorised word embeddings when the masks prune their rank
     tensors = [TensorSparsity(n, p.numel(), zeros(n, p), target)
-               for n, p in model.named_parameters() if ".encoder.layer." in f".{n}"]
+               for n, p in model.named_parameters()
+               if ".encoder.layer." in f".{n}" or (n.endswith((".left", ".right")) and n in masks)]
     return SparsityReport("encoder", granularity, target, tensors, sum(p.numel() for p in model.parameters()))
 
 
@@ -274,12 +350,17 @@ class GradientPruner:
 
     def __init__(self, model: nn.Module, schedule: Schedule, scope: str = "partial", granularity: str = "per_tensor",
                  importance_batches: Callable[[], Iterable[dict]] | None = None, **context):
-        if scope != "partial":
-            raise ValueError("structured pruning removes heads and FFN units: scope must be 'partial'")
+        if scope not in ("partial", "incl_embeddings"):
+            raise ValueError(f"unknown scope {scope!r}")
         if importance_batches is None:
             raise ValueError("method 'grad' needs development batches to measure importance on")
         self.model, self.schedule, self.scope, self.granularity = model, schedule, scope, granularity
         self.importance_batches = importance_batches
+        if scope == "incl_embeddings":
+            # the embeddings' rank is pruned with the heads and units (Li et al. Eq. 3): the model
+            # trains the factorised product from the start (the same function at step 0), so the
+            # optimizer, made after the pruner, holds its factors
+            factorise(model)
         self.structure = Structure.full(model)
         self.masks: dict[str, tuple[nn.Parameter, torch.Tensor]] = {}
         self.current = 0.0
@@ -291,8 +372,12 @@ class GradientPruner:
             param.mul_(mask)
 
     def update(self, sparsity: float) -> None:
-        heads, units = gradient_importance(self.model, self.importance_batches())
-        self.structure = select(self.model, heads, units, sparsity, self.structure)
+        if self.structure.ranks is not None:
+            heads, units, ranks = gradient_importance(self.model, self.importance_batches(), ranks=True)
+            self.structure = select(self.model, heads, units, sparsity, self.structure, ranks=ranks)
+        else:
+            heads, units = gradient_importance(self.model, self.importance_batches())
+            self.structure = select(self.model, heads, units, sparsity, self.structure)
         self.masks = structure_masks(self.model, self.structure)
         self.current = pruned_share(self.model, self.structure)
 
@@ -307,4 +392,6 @@ class GradientPruner:
         """Nothing to do after training: the masks already hold."""
 
     def report(self) -> SparsityReport:
-        return encoder_report(self.model, self.granularity, self.schedule.final)
+        # with the embeddings' rank pruned, their factors are part of the scope (the masks name them)
+        return encoder_report(self.model, self.granularity, self.schedule.final,
+                              self.masks if self.structure.ranks is not None else None)

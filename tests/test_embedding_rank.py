@@ -1,0 +1,111 @@
+"""The word embeddings' rank pruned with heads and FFN units (Li et al. 2022, Eq. 3; grad, scope
+incl_embeddings)."""
+
+import copy
+
+import pandas as pd
+import pytest
+import torch
+
+from polycompress.compress.pruning import GradientPruner, Schedule
+from polycompress.compress.pruning.compact import compact, save
+from polycompress.compress.pruning.embedding_rank import FactorisedEmbedding, factorise, factorised
+from polycompress.compress.pruning.structured import (
+    Structure, costs, gradient_importance, pruned_share, rank_costs, select, structure_masks,
+)
+
+
+def batches(n=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n):
+        ids = torch.randint(5, 120, (4, 12), generator=g)
+        out.append({"input_ids": ids, "attention_mask": torch.ones_like(ids),
+                    "labels": torch.randint(0, 7, (4, 12), generator=g)})
+    return out
+
+
+def test_the_factorised_model_computes_what_the_model_computed(tiny_bert):
+    model = tiny_bert.eval()
+    ids = batches(1)[0]["input_ids"]
+    with torch.no_grad():
+        before = model(input_ids=ids).logits
+        weight = model.get_input_embeddings().weight.clone()
+    emb = factorise(model)
+    assert isinstance(model.get_input_embeddings(), FactorisedEmbedding) and factorise(model) is emb  # once
+    with torch.no_grad():
+        assert torch.allclose(model(input_ids=ids).logits, before, atol=1e-5)
+        assert torch.allclose(emb.weight, weight, atol=1e-5)
+    # components come by singular value: the first carries the most of the matrix
+    norms = (emb.left.norm(dim=0) * emb.right.norm(dim=1)).detach()
+    assert torch.all(norms[:-1] >= norms[1:] - 1e-5)
+    rank, total = rank_costs(model)
+    assert rank == 120 + 32 and total == 120 * 32 + 32 * 32
+
+
+def test_one_threshold_over_heads_units_and_rank_meets_the_target(tiny_bert):
+    model = tiny_bert.eval()
+    factorise(model)
+    heads, units, ranks = gradient_importance(model, batches(), ranks=True)
+    assert ranks.shape == (32,) and torch.isclose(ranks.norm(), torch.tensor(1.0, dtype=ranks.dtype))
+    head, unit, total = costs(model)
+    rank, emb_total = rank_costs(model)
+    for target in (0.3, 0.6):
+        s = select(model, heads, units, target, ranks=ranks)
+        assert s.ranks is not None and s.ranks.any()
+        assert abs(pruned_share(model, s) - target) <= (head + unit + rank) / (total + emb_total)
+    # a structure with ranks cannot be selected without their scores
+    with pytest.raises(ValueError, match="rank components"):
+        select(model, heads, units, 0.3, Structure.full(model))
+
+
+def test_grad_with_the_embeddings_prunes_their_rank_and_compacts_exactly(tiny_bert, tmp_path):
+    from transformers import AutoModelForTokenClassification
+
+    model = tiny_bert.train()
+    pruner = GradientPruner(model, Schedule(start=1, end=5, frequency=2, final=0.6), scope="incl_embeddings",
+                            importance_batches=lambda: batches(2))
+    assert factorised(model) is not None  # factorised when the pruner is made, before any optimizer
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for step, batch in enumerate(batches(8, seed=3)):
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        pruner.step(step)
+    s = pruner.structure
+    assert s.ranks is not None and (~s.ranks).any()  # some rank components went
+    emb = factorised(model)
+    assert (emb.left.detach()[:, ~s.ranks] == 0).all() and (emb.right.detach()[~s.ranks] == 0).all()
+    assert pruner.report().achieved >= pruner.current - 1e-9
+    model.eval()
+    ids = batches(1, seed=9)[0]["input_ids"]
+    small = compact(model, s).eval()
+    assert factorised(small).rank == int(s.ranks.sum())
+    with torch.no_grad():
+        assert torch.allclose(model(input_ids=ids).logits, small(input_ids=ids).logits, atol=1e-5)
+    folder = save(small, tmp_path / "small")
+    loaded = AutoModelForTokenClassification.from_pretrained(folder, trust_remote_code=True).eval()
+    assert loaded.config.embedding_rank == int(s.ranks.sum())
+    with torch.no_grad():
+        assert torch.allclose(loaded(input_ids=ids).logits, small(input_ids=ids).logits, atol=1e-6)
+
+
+def test_a_real_run_prunes_the_embedding_rank_with_the_encoder(real_mirror, e5_folder, tmp_path):
+    import json
+
+    from polycompress.config import RunConfig
+    from polycompress.experiment import run
+
+    config = RunConfig(languages=("sw",), setting="monolingual", vocab_languages=("sw",), train_size=64, eval_size=8,
+                       epochs=1.0, batch_size=8, max_length=32, learning_rate=2e-4, method="grad", sparsity=0.5,
+                       scope="incl_embeddings", perturbed=False)
+    folder = tmp_path / "runs" / config.run_id
+    out = run(config, folder, progress=False, device="cpu", threads=1)
+    row = out.rows.iloc[0]
+    assert row["embedding_pool"] == "rank" and row["scope"] == "incl_embeddings"
+    # the share of the encoder and the factorised embeddings together: within a head, a unit and a rank
+    assert abs(row["achieved_sparsity"] - 0.5) < 0.01
+    kept = json.loads((folder / "structure.json").read_text())["languages"]["all"]
+    assert len(kept["ranks"]) == 384 and 0 < sum(kept["ranks"]) < 384
+    report = pd.read_csv(folder / "sparsity.csv").set_index("tensor")
+    assert any(name.endswith("word_embeddings.left") for name in report.index)
