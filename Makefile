@@ -17,7 +17,7 @@ GRID ?= default
 export POLYCOMPRESS_RESULTS ?= $(abspath results/$(GRID))
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: test book lab install clean model grid curve speed comparisons awobade ds
+.PHONY: test book lab install clean model grid curve speed comparisons awobade ds transfer
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -65,6 +65,10 @@ AWOBADE := $(abspath results/awobade-default)
 awobade: model
 	$(BIN)/polycompress run awobade-default --out $(AWOBADE) --jobs $(JOBS)
 	$(BIN)/python benchmarks/prune_speed.py --grid $(AWOBADE) --json $(AWOBADE)/speed.json
+
+# Awobade et al.'s few-shot (book/awobade; own folder, 3 runs): outside `make book`'s time budget
+transfer: model
+	$(BIN)/polycompress run awobade-transfer --out $(abspath results/awobade-transfer) --jobs $(JOBS)
 
 # dense vs the pruned shapes the grid's runs produced: latency, throughput, size (interleaved
 # rounds, a few minutes; the script skips a grid whose models it already measured)
