@@ -10,17 +10,9 @@ from polycompress.compress.pruning import Schedule
 from polycompress.compress.pruning.dynamic import DynamicGradientPruner, nested_structures, removal_levels
 from polycompress.compress.pruning.structured import costs, encoder_layers, gradient_importance, pruned_share
 
+from test_structured import batches  # the toy batches of the tiny BERT
+
 LEVELS = [0.1, 0.3, 0.5, 0.7]
-
-
-def batches(n=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(n):
-        ids = torch.randint(5, 120, (4, 12), generator=g)
-        out.append({"input_ids": ids, "attention_mask": torch.ones_like(ids),
-                    "labels": torch.randint(0, 7, (4, 12), generator=g)})
-    return out
 
 
 def trained(model, steps=12, start=3, seed=0):

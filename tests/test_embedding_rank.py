@@ -1,7 +1,6 @@
 """The word embeddings' rank pruned with heads and FFN units (Li et al. 2022, Eq. 3; grad, scope
 incl_embeddings)."""
 
-import copy
 
 import pandas as pd
 import pytest
@@ -11,18 +10,10 @@ from polycompress.compress.pruning import GradientPruner, Schedule
 from polycompress.compress.pruning.compact import compact, save
 from polycompress.compress.pruning.embedding_rank import FactorisedEmbedding, factorise, factorised
 from polycompress.compress.pruning.structured import (
-    Structure, costs, gradient_importance, pruned_share, rank_costs, select, structure_masks,
+    Structure, costs, gradient_importance, pruned_share, rank_costs, select,
 )
 
-
-def batches(n=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(n):
-        ids = torch.randint(5, 120, (4, 12), generator=g)
-        out.append({"input_ids": ids, "attention_mask": torch.ones_like(ids),
-                    "labels": torch.randint(0, 7, (4, 12), generator=g)})
-    return out
+from test_structured import batches  # the toy batches of the tiny BERT
 
 
 def test_the_factorised_model_computes_what_the_model_computed(tiny_bert):

@@ -11,15 +11,7 @@ from polycompress.compress.pruning.compact import compact
 from polycompress.compress.pruning.l0_subnetworks import DIVERSITY, LanguageL0Pruner, diversity, prior
 from polycompress.compress.pruning.structured import costs, install_gates, pruned_share
 
-
-def batches(n=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for _ in range(n):
-        ids = torch.randint(5, 120, (4, 12), generator=g)
-        out.append({"input_ids": ids, "attention_mask": torch.ones_like(ids),
-                    "labels": torch.randint(0, 7, (4, 12), generator=g)})
-    return out
+from test_structured import batches  # the toy batches of the tiny BERT
 
 
 def test_the_prior_spares_languages_of_one_family_and_the_term_is_a_mean_share():
