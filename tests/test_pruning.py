@@ -144,7 +144,8 @@ def test_outside_rows_prune_as_the_full_matrix_would(granularity):
     wa, wb = full.state_dict()[word], trimmed.state_dict()[word]
     assert torch.allclose(wa[keep], wb, atol=1e-6)
     assert torch.equal(a.masks[word][keep], b.masks[word])
-    assert torch.equal(wa[gone].abs().flatten() == 0, b.outside[word] == 0)  # the same unused entries pruned
+    # the same unused entries pruned
+    assert torch.equal(wa[gone].abs().flatten() == 0, b.outside[word].zero_positions(state[word][gone]))
     assert (wa[gone] != 0).any() and (wa[gone] == 0).any()  # some kept, some pruned: the ranking mattered
     ra, rb = a.report(), b.report()
     assert [(t.name, t.numel, t.zeros) for t in ra.tensors] == [(t.name, t.numel, t.zeros) for t in rb.tensors]
@@ -178,3 +179,34 @@ def test_kth_smallest_is_exact_on_the_bracketed_path():
         assert kth_smallest(x, k, sample=1_000) == np.partition(x, k - 1)[k - 1], k
     with pytest.raises(ValueError, match="outside"):
         kth_smallest(x, 0)
+
+
+@pytest.mark.parametrize("sample", [1_000, 1_000_000])
+def test_sorted_pool_prunes_as_ranking_the_concatenation(sample):
+    """Ranking a tensor with a sorted pool of outside values (counting into it) prunes what
+    ranking the concatenation [tensor, pool in position order] prunes: the same threshold, the
+    same ties kept (the last positions), the pool's pruned entries a prefix of its stable order;
+    on the bracketed path (small ``sample``) and the partitioning one, with zeros and many ties."""
+    import numpy as np
+
+    from polycompress.compress.pruning.magnitude import OutsidePool, _keep_mask, _prune_smallest
+
+    rng = np.random.default_rng(0)
+    own = np.round(np.abs(rng.standard_normal(30_000)), 2).astype(np.float32)
+    own[:3_000] = 0.0  # pruned already
+    rows = torch.from_numpy(np.round(rng.standard_normal((700, 100)), 1).astype(np.float32))  # 4-bit-like ties
+    pool = OutsidePool(rows, torch.float32)
+    pool.prune(5_000)  # an earlier update zeroed the 5,000 smallest
+    pool_now = torch.from_numpy(pool.zero_positions(rows).numpy())
+    outside = rows.abs().flatten().masked_fill(pool_now, 0.0)  # the same values, in position order
+    for sparsity in (0.0, 0.1, 0.2, 0.5, 0.77, 0.9, 1.0):
+        n = own.size + outside.numel()
+        expected = _keep_mask(torch.cat([torch.from_numpy(own), outside]), sparsity).numpy()
+        keep_own, pruned = _prune_smallest([(own, False), (pool.values.copy(), True)], int(round(sparsity * n)), sample)
+        assert np.array_equal(keep_own, expected[: own.size]), sparsity
+        assert pruned == int((~expected[own.size:]).sum()), sparsity
+        trial = OutsidePool(rows, torch.float32)
+        trial.values = pool.values.copy()
+        trial.prune(pruned)
+        zero = trial.zero_positions(rows).numpy()
+        assert np.array_equal(zero, ~expected[own.size:] | (outside.numpy() == 0)), sparsity
