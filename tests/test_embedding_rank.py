@@ -81,14 +81,15 @@ def test_grad_with_the_embeddings_prunes_their_rank_and_compacts_exactly(tiny_be
         assert torch.allclose(loaded(input_ids=ids).logits, small(input_ids=ids).logits, atol=1e-6)
 
 
-def test_a_real_run_prunes_the_embedding_rank_with_the_encoder(real_mirror, e5_folder, tmp_path):
+@pytest.mark.parametrize("method", ["grad", "l0"])
+def test_a_real_run_prunes_the_embedding_rank_with_the_encoder(real_mirror, e5_folder, tmp_path, method):
     import json
 
     from polycompress.config import RunConfig
     from polycompress.experiment import run
 
     config = RunConfig(languages=("sw",), setting="monolingual", vocab_languages=("sw",), train_size=64, eval_size=8,
-                       epochs=1.0, batch_size=8, max_length=32, learning_rate=2e-4, method="grad", sparsity=0.5,
+                       epochs=1.0, batch_size=8, max_length=32, learning_rate=2e-4, method=method, sparsity=0.5,
                        scope="incl_embeddings", perturbed=False)
     folder = tmp_path / "runs" / config.run_id
     out = run(config, folder, progress=False, device="cpu", threads=1)
@@ -100,3 +101,44 @@ def test_a_real_run_prunes_the_embedding_rank_with_the_encoder(real_mirror, e5_f
     assert len(kept["ranks"]) == 384 and 0 < sum(kept["ranks"]) < 384
     report = pd.read_csv(folder / "sparsity.csv").set_index("tensor")
     assert any(name.endswith("word_embeddings.left") for name in report.index)
+
+
+def test_l0_with_the_embeddings_gates_their_rank_and_leaves_a_plain_masked_model(tiny_bert):
+    """L0 with scope incl_embeddings: one hard-concrete gate per rank component beside the heads'
+    and units', priced at its parameter cost; the expected sparsity over encoder and factorised
+    embeddings reaches the target; freezing folds the rank gates into ``left`` and zeroes the
+    closed components, and the compacted model computes what the masked one does."""
+    from polycompress.compress.pruning import L0Pruner
+
+    torch.manual_seed(0)
+    model = tiny_bert.train()
+    data = batches(8, seed=4)
+    pruner = L0Pruner(model, Schedule(start=12, end=60, frequency=8, final=0.5), scope="incl_embeddings")
+    emb = factorised(model)
+    assert emb is not None and pruner.rank_gates.log_alpha.shape == (emb.rank,)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for step in range(120):
+        loss = model(**data[step % 8]).loss + pruner.penalty()
+        loss.backward()
+        if step >= 12 and not pruner.frozen:
+            assert pruner.rank_gates.log_alpha.grad is not None  # the gates are in the graph and the term
+        optimizer.step()
+        optimizer.zero_grad()
+        pruner.step(step)
+    assert pruner.frozen_at is not None
+    pruner.finish()
+    s = pruner.structure
+    head, unit, total = costs(model)
+    rank, emb_total = rank_costs(model)
+    assert s.ranks is not None and (~s.ranks).any() and s.ranks.any()  # some rank components went, not all
+    assert abs(pruner.current - 0.5) <= (head + unit + rank) / (total + emb_total) + 0.01
+    assert pruner.current == pytest.approx(pruned_share(model, s))
+    assert emb.gate is None and not emb._forward_pre_hooks  # gates folded and gone
+    assert (emb.left.detach()[:, ~s.ranks] == 0).all() and (emb.right.detach()[~s.ranks] == 0).all()
+    assert any(t.name.endswith("word_embeddings.left") for t in pruner.report().tensors)
+    model.eval()
+    ids = batches(1, seed=9)[0]["input_ids"]
+    small = compact(model, s).eval()
+    assert factorised(small).rank == int(s.ranks.sum())
+    with torch.no_grad():
+        assert torch.allclose(model(input_ids=ids).logits, small(input_ids=ids).logits, atol=1e-5)

@@ -112,16 +112,16 @@ def test_gradient_pruner_prunes_on_schedule_and_holds_zeros(tiny_bert):
     assert pruner.report().achieved >= pruner.current
 
 
-def test_structured_methods_refuse_the_embedding_scope(tiny_bert):
+def test_structured_methods_refuse_the_embedding_scope_where_no_rank_gate_is_built(tiny_bert):
     from polycompress.config import ConfigError, RunConfig
 
-    with pytest.raises(ConfigError, match="scope must be 'partial'"):
-        RunConfig(method="l0", sparsity=0.5, scope="incl_embeddings")
-    with pytest.raises(ConfigError, match="scope must be 'partial'"):
-        RunConfig(method="grad", sparsity=0.5, scope="incl_embeddings", languages=("sw", "yo"), subnetworks="non_shared")
-    # grad, shared: the embeddings' rank too (tests/test_embedding_rank.py); no pool to choose
-    rank = RunConfig(method="grad", sparsity=0.5, scope="incl_embeddings", vocab_languages=("en",))
-    assert "embedding_pool" not in rank.canonical()
+    for method in ("grad", "l0"):
+        with pytest.raises(ConfigError, match="scope must be 'partial'"):
+            RunConfig(method=method, sparsity=0.5, scope="incl_embeddings", languages=("sw", "yo"),
+                      subnetworks="non_shared")
+        # shared: the embeddings' rank too (tests/test_embedding_rank.py); no pool to choose
+        rank = RunConfig(method=method, sparsity=0.5, scope="incl_embeddings", vocab_languages=("en",))
+        assert "embedding_pool" not in rank.canonical()
     with pytest.raises(ValueError, match="development batches"):
         GradientPruner(tiny_bert, Schedule(1, 2, 1, 0.5))
     assert Structure.full(tiny_bert).heads.shape == (2, 2)

@@ -216,7 +216,7 @@ def structures(path: Path | str | None = None) -> tuple[pd.DataFrame, pd.DataFra
 
 
 def rank_structures(path: Path | str | None = None) -> pd.DataFrame:
-    """Per finished run that pruned the word embeddings' rank (grad, incl_embeddings; its
+    """Per finished run that pruned the word embeddings' rank (grad or l0, incl_embeddings; its
     ``structure.json``): run_id, the rank components of the factorised embeddings, how many were
     kept, and the share removed."""
     folder = (Path(path) if path else results_path()).parent / "runs"

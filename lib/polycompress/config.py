@@ -106,7 +106,7 @@ class RunConfig:
     weight_decay: float = 0.0
     max_length: int = 128  # sub-word pieces per training sentence (longer ones are cut, counted)
     method: str = "dense"  # a name of polycompress.compress.pruning.METHODS
-    scope: str = "partial"  # partial: encoder Linear weights; incl_embeddings: + embeddings (grad: their rank)
+    scope: str = "partial"  # partial: encoder Linear weights; incl_embeddings: + embeddings (grad, l0: their rank)
     granularity: str = "per_tensor"
     sparsity: float = 0.0  # target fraction of the scope pruned at the end (structured methods: of the encoder)
     schedule: str = "derived"  # "paper": appendix A.2 table by training size; "derived": by step count
@@ -215,11 +215,12 @@ class RunConfig:
         if self.scope not in SCOPES:
             fail(f"scope must be one of {SCOPES}, not {self.scope!r}")
         if self.method in STRUCTURED and self.scope != "partial" and not (
-                self.method == "grad" and self.subnetworks == "shared" and not self.dynamic):
-            # grad, shared, trained for its sparsity: incl_embeddings prunes the word embeddings'
-            # rank too (compress.pruning.embedding_rank); elsewhere not implemented
-            fail(f"method {self.method!r} removes heads and FFN units of the encoder: scope must be 'partial' "
-                 f"(the embeddings' rank is pruned by grad with shared subnetworks, trained for one sparsity)")
+                self.method in ("grad", "l0") and self.subnetworks == "shared" and not self.dynamic):
+            # grad or l0, shared, trained for its sparsity: incl_embeddings prunes the word
+            # embeddings' rank too (compress.pruning.embedding_rank); elsewhere not implemented
+            fail(f"method {self.method!r} with these settings removes heads and FFN units of the encoder: scope must "
+                 f"be 'partial' (the embeddings' rank is pruned by grad and l0 with shared subnetworks, trained for one "
+                 f"sparsity)")
         if self.subnetworks not in SUBNETWORKS:
             fail(f"subnetworks must be one of {SUBNETWORKS}, not {self.subnetworks!r}")
         if self.subnetworks == "non_shared" and (self.method not in STRUCTURED or self.setting != "multilingual"):

@@ -484,7 +484,7 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
         write_json(out_dir / "structure.json", {
             "units": next(iter(structures.values())).units.shape[1],
             # units_bits: which units each layer kept, packed (numpy.packbits, big-endian bit order) as hex
-            # ranks: the word embeddings' rank components kept (grad with incl_embeddings)
+            # ranks: the word embeddings' rank components kept (grad or l0 with incl_embeddings)
             "languages": {code: {"heads": s.heads.int().tolist(), "units_kept": s.units.sum(1).tolist(),
                                  "units_bits": [bytes(np.packbits(row.numpy())).hex() for row in s.units],
                                  **({"ranks": s.ranks.int().tolist()} if s.ranks is not None else {})}

@@ -23,7 +23,8 @@ A grid file::
     prune_at: [during]                             # imp: before / during / after fine-tuning
     dynamic: [0.1, 0.3, 0.5, 0.7, 0.9]             # one grad run per setting and seed trained once
                                                    # for all these sparsities (Dynamic Sparsification)
-    structured_scopes: [partial, incl_embeddings]  # grad: also prune the word embeddings' rank
+    structured_scopes: [partial, incl_embeddings]  # grad, l0: also prune the word embeddings' rank
+                                                   # (shared subnetworks)
     recovery_epochs: 0                             # prune_at after: epochs more with masks held
     corpora: {myner: /data/myner}                  # corpora of one's own, named in languages (polycompress.byo)
     ...any other RunConfig field, fixed for the whole grid
@@ -346,12 +347,13 @@ class Grid:
                 out.append(RunConfig(method="dense", sparsity=0.0, distill=strategy, student_layers=int(layers),
                                      student_heads=int(heads), **common))
             for method in methods:
-                # structured methods remove heads and FFN units (the encoder scope), grad also the
-                # embeddings' rank where the grid asks (structured_scopes)
-                for scope in ((structured_scopes if method == "grad" else ["partial"]) if method in STRUCTURED else scopes):
+                # structured methods remove heads and FFN units (the encoder scope), and the
+                # embeddings' rank where the grid asks (structured_scopes; shared subnetworks only)
+                for scope in (structured_scopes if method in STRUCTURED else scopes):
                     for sparsity in sparsities:
                         # one subnetwork per language: structured pruning of the union only
-                        for sub in (subnetworks if method in STRUCTURED and setting == "multilingual" else ["shared"]):
+                        for sub in (subnetworks if method in STRUCTURED and setting == "multilingual"
+                                    and scope == "partial" else ["shared"]):
                             # the embeddings' pool: only where embeddings are pruned
                             for pool in (pools if scope == "incl_embeddings" else ["full"]):
                                 for at in (when if method == "imp" else ["during"]):

@@ -19,6 +19,12 @@ evaluated structure removes 0.504 and 0.908 of the encoder. Fixing the structure
 expected number closed, the rest at their mean), folds them into the weights, zeroes the closed
 ones (weights and biases) and removes the gates, leaving a plain masked model that :mod:`polycompress.compress.pruning.compact`
 can make physically smaller.
+
+With scope ``incl_embeddings`` the word embeddings are factorised
+(:mod:`~polycompress.compress.pruning.embedding_rank`, Li et al. Eq. 3) and each of their rank
+components gets a gate of its own, drawn at the start of every forward pass and priced at its
+parameter cost (``V + d``); the expected sparsity is then over the encoder and the factorised
+embeddings together, as for ``grad`` with the same scope.
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ import math
 import torch
 from torch import nn
 
+from .embedding_rank import factorise
 from .report import SparsityReport
 from .schedule import Schedule
 from .structured import (
-    Structure, costs, encoder_layers, encoder_report, install_gates, pruned_share, structure_masks,
+    Structure, costs, encoder_layers, encoder_report, install_gates, pruned_share, rank_costs, structure_masks,
 )
 
 LEFT, RIGHT, BETA = -0.1, 1.1, 2.0 / 3.0
@@ -104,19 +111,25 @@ class L0Pruner:
     def __init__(self, model: nn.Module, schedule: Schedule, scope: str = "partial", granularity: str = "per_tensor",
                  penalty_weight: float = PENALTY, gate_lr: float | None = None,
                  multiplier_lr: float = MULTIPLIER_LR, **context):
-        if scope != "partial":
-            raise ValueError("L0 pruning removes heads and FFN units: scope must be 'partial'")
+        if scope not in ("partial", "incl_embeddings"):
+            raise ValueError(f"unknown scope {scope!r}")
         self.model, self.schedule, self.scope, self.granularity = model, schedule, scope, granularity
         self.multiplier, self.multiplier_lr = penalty_weight, multiplier_lr
+        # the embeddings' rank gated with the heads and units: factorised before the optimizer
+        # is made (the pruner is made first), the same function at step 0
+        self.embedding = factorise(model) if scope == "incl_embeddings" else None
         full = Structure.full(model)
         device = next(model.parameters()).device  # the gates multiply activations there
         self.head_gates = HardConcrete(tuple(full.heads.shape)).to(device)
         self.unit_gates = HardConcrete(tuple(full.units.shape)).to(device)
+        self.rank_gates = HardConcrete((self.embedding.rank,)).to(device) if self.embedding is not None else None
         if gate_lr is None:
             gate_lr = GATE_TRAVEL / max(1, schedule.end - schedule.start)
-        self.optimizer = torch.optim.Adam([self.head_gates.log_alpha, self.unit_gates.log_alpha], lr=gate_lr,
+        self.optimizer = torch.optim.Adam([g.log_alpha for g in self._gate_sets()], lr=gate_lr,
                                           betas=(GATE_BETA1, 0.999))
         self.head_cost, self.unit_cost, self.encoder_total = costs(model)
+        # (parameters of one rank component, of the factorised embeddings): 0 without them
+        self.rank_cost, self.embedding_total = rank_costs(model) if self.embedding is not None else (0, 0)
         self.steps_done = 0
         self.current = 0.0  # expected sparsity at the last step (deterministic after finish)
         self.history: list[tuple[int, float]] = []  # (step, target) where the target changed
@@ -126,13 +139,23 @@ class L0Pruner:
         self.frozen_at: int | None = None  # the step after which the structure was fixed
         self.handles = self._install()
 
+    def _gate_sets(self) -> list[HardConcrete]:
+        return [self.head_gates, self.unit_gates, *([self.rank_gates] if self.rank_gates is not None else [])]
+
     def _install(self) -> list:
         def draw() -> None:  # one draw per forward pass, shared by every layer's gates
             self.head_gates.train(self.model.training)
             self.unit_gates.train(self.model.training)
             self._z = (self.head_gates(), self.unit_gates())
 
-        return install_gates(self.model, lambda i: self._z[0][i], lambda i: self._z[1][i], before=draw)
+        handles = install_gates(self.model, lambda i: self._z[0][i], lambda i: self._z[1][i], before=draw)
+        if self.embedding is not None:
+            def draw_ranks(module, args) -> None:  # the embeddings run before the first layer's draw
+                self.rank_gates.train(self.model.training)
+                module.gate = self.rank_gates()
+
+            handles.append(self.embedding.register_forward_pre_hook(draw_ranks))
+        return handles
 
     @property
     def frozen(self) -> bool:
@@ -143,7 +166,10 @@ class L0Pruner:
         """E[share of encoder parameters removed] under the current gate distributions."""
         closed_heads = (1 - self.head_gates.open_probability()).sum()
         closed_units = (1 - self.unit_gates.open_probability()).sum()
-        return (closed_heads * self.head_cost + closed_units * self.unit_cost) / self.encoder_total
+        removed = closed_heads * self.head_cost + closed_units * self.unit_cost
+        if self.rank_gates is not None:
+            removed = removed + (1 - self.rank_gates.open_probability()).sum() * self.rank_cost
+        return removed / (self.encoder_total + self.embedding_total)
 
     def target(self) -> float:
         return self.schedule.sparsity(self.steps_done)
@@ -197,7 +223,13 @@ class L0Pruner:
             size = layer.attention.self.attention_head_size
             layer.attention.output.dense.weight.mul_(z_heads[i].repeat_interleave(size))
             layer.output.dense.weight.mul_(z_units[i])
-        self.structure = Structure((z_heads > 0).cpu(), (z_units > 0).cpu())
+        ranks = None
+        if self.embedding is not None:
+            z_ranks = self.rank_gates.deterministic()
+            self.embedding.left.mul_(z_ranks)  # a component's column of ``left`` carries its gate
+            self.embedding.gate = None
+            ranks = (z_ranks > 0).cpu()
+        self.structure = Structure((z_heads > 0).cpu(), (z_units > 0).cpu(), ranks)
         self.masks = structure_masks(self.model, self.structure)
         for param, mask in self.masks.values():
             param.mul_(mask)
@@ -212,4 +244,6 @@ class L0Pruner:
             self.freeze()
 
     def report(self) -> SparsityReport:
-        return encoder_report(self.model, self.granularity, self.schedule.final)
+        # with the embeddings' rank gated, their factors are part of the scope (the masks name them)
+        return encoder_report(self.model, self.granularity, self.schedule.final,
+                              self.masks if self.embedding is not None else None)
