@@ -98,15 +98,15 @@ def grid_models(grid: Path) -> tuple[str, list[dict]]:
     dynamic = table["dynamic"].map(lambda d: isinstance(d, list) and len(d) > 0) if "dynamic" in table \
         else pd.Series(False, index=table.index)
     shared = table[table["method"].isin(["grad", "l0"]) & (table.get("subnetworks", "shared") != "non_shared") & ~dynamic]
-    # Dynamic Sparsification: every level of one run (the multilingual one if any; Li et al. Fig. 4)
-    if dynamic.any():
-        part = table[dynamic]
+    # Dynamic Sparsification: every level of one run per scope (the multilingual one if any; Li
+    # et al. Fig. 4)
+    for scope, part in (table[dynamic].groupby("scope") if dynamic.any() else []):
         multi = part[part["setting"] == "multilingual"]
         run = (multi if len(multi) else part).sort_values("run_id").iloc[0]
         for level in sorted(run["dynamic"]):
-            specs.append({"model": "grad DS level (removed)", "method": "grad", "scope": "partial",
-                          "sparsity": float(level), "runs": [run["run_id"]], "structure": str(run["dir"] / "structure.json"),
-                          "level": float(level)})
+            specs.append({"model": "grad DS level (removed)" + (" incl. embedding rank" if scope == "incl_embeddings" else ""),
+                          "method": "grad", "scope": scope, "sparsity": float(level), "runs": [run["run_id"]],
+                          "structure": str(run["dir"] / "structure.json"), "level": float(level)})
     for (method, scope, sparsity), part in shared.groupby(["method", "scope", "sparsity"]):
         multi = part[part["setting"] == "multilingual"]
         run = (multi if len(multi) else part).sort_values("run_id").iloc[0]

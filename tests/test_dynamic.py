@@ -15,9 +15,9 @@ from test_structured import batches  # the toy batches of the tiny BERT
 LEVELS = [0.1, 0.3, 0.5, 0.7]
 
 
-def trained(model, steps=12, start=3, seed=0):
-    pruner = DynamicGradientPruner(model, Schedule(start, start, 1, LEVELS[-1]), importance_batches=lambda: batches(2),
-                                   levels=LEVELS, seed=seed)
+def trained(model, steps=12, start=3, seed=0, scope="partial"):
+    pruner = DynamicGradientPruner(model, Schedule(start, start, 1, LEVELS[-1]), scope=scope,
+                                   importance_batches=lambda: batches(2), levels=LEVELS, seed=seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     for step, batch in enumerate(batches(steps, seed=5)):
         model(**batch).loss.backward()
@@ -109,6 +109,42 @@ def test_a_removed_level_predicts_as_the_gated_model(tiny_bert):
     pruner.remove_gates()
     with torch.no_grad():
         assert torch.equal(model(input_ids=ids).logits, dense)
+
+
+def test_with_the_embeddings_their_rank_components_are_nested_levels_too(tiny_bert):
+    """Scope incl_embeddings: the factorised embeddings' rank components are ranked with the
+    heads and units, each level meets its target over encoder and factors, sparser levels keep
+    subsets, and a removed level (rank included) predicts as the gated model."""
+    from polycompress.compress.pruning.embedding_rank import factorised
+    from polycompress.compress.pruning.structured import rank_costs
+
+    model = tiny_bert
+    pruner = trained(model.train(), scope="incl_embeddings")
+    emb = factorised(model)
+    assert emb is not None
+    head, unit, total = costs(model)
+    rank, emb_total = rank_costs(model)
+    for level in LEVELS:
+        s = pruner.structures[level]
+        assert s.ranks is not None and abs(pruner.achieved(level) - level) <= (head + unit + rank) / (total + emb_total)
+        assert torch.equal(pruner.ranks_removed_at > level, s.ranks)
+    assert (~pruner.structures[LEVELS[-1]].ranks).any()  # the rank is pruned at the largest level
+    for low, high in zip(LEVELS, LEVELS[1:]):
+        assert not (pruner.structures[high].ranks & ~pruner.structures[low].ranks).any()
+    model.eval()
+    ids = batches(1, seed=9)[0]["input_ids"]
+    for level in LEVELS:
+        pruner.use(level)
+        assert torch.equal(emb.gate.bool(), pruner.structures[level].ranks)
+        with torch.no_grad():
+            gated = model(input_ids=ids).logits
+            small = pruner.compacted(level).eval()
+            assert factorised(small).rank == int(pruner.structures[level].ranks.sum())
+            assert torch.allclose(gated, small(input_ids=ids).logits, atol=1e-5)
+            assert torch.equal(model(input_ids=ids).logits, gated)  # gates back after compacting
+    assert any(t.name.endswith("word_embeddings.left") for t in pruner.report().tensors)
+    pruner.remove_gates()
+    assert emb.gate is None
 
 
 def test_one_ranking_gives_the_same_structures_as_selecting_each_level_alone(tiny_bert):

@@ -142,3 +142,22 @@ def test_l0_with_the_embeddings_gates_their_rank_and_leaves_a_plain_masked_model
     assert factorised(small).rank == int(s.ranks.sum())
     with torch.no_grad():
         assert torch.allclose(model(input_ids=ids).logits, small(input_ids=ids).logits, atol=1e-5)
+
+
+def test_a_real_dynamic_run_prunes_the_embedding_rank_at_every_level(real_mirror, e5_folder, tmp_path):
+    import json
+
+    from polycompress.config import RunConfig
+    from polycompress.experiment import run
+
+    config = RunConfig(languages=("sw",), setting="monolingual", vocab_languages=("sw",), train_size=64, eval_size=8,
+                       epochs=1.0, batch_size=8, max_length=32, learning_rate=2e-4, method="grad", sparsity=0.5,
+                       scope="incl_embeddings", dynamic=(0.3, 0.5), perturbed=False)
+    folder = tmp_path / "runs" / config.run_id
+    rows = run(config, folder, progress=False, device="cpu", threads=1).rows
+    assert rows["dynamic"].all() and (rows["embedding_pool"] == "rank").all()
+    for level in (0.3, 0.5):
+        assert abs(rows.loc[rows.target_sparsity == level, "achieved_sparsity"].iloc[0] - level) < 0.01
+    levels = json.loads((folder / "structure.json").read_text())["levels"]
+    kept = [torch.tensor(levels[str(level)]["ranks"]).bool() for level in (0.3, 0.5)]
+    assert len(kept[0]) == 384 and not (kept[1] & ~kept[0]).any() and kept[1].sum() < 384  # nested, pruned

@@ -490,7 +490,8 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
                                  **({"ranks": s.ranks.int().tolist()} if s.ranks is not None else {})}
                           for code, s in structures.items()},
             # Dynamic Sparsification: every level's subnetwork (nested), by sparsity
-            **({"levels": {str(level): {"heads": s.heads.int().tolist(), "units_kept": s.units.sum(1).tolist()}
+            **({"levels": {str(level): {"heads": s.heads.int().tolist(), "units_kept": s.units.sum(1).tolist(),
+                                        **({"ranks": s.ranks.int().tolist()} if s.ranks is not None else {})}
                            for level, s in sorted(pruner.structures.items())}} if config.dynamic else {})})
     write_json(out_dir / "done.json", {
         "run_id": config.run_id, "seconds": round(seconds, 1), "train_seconds": round(result.seconds, 1),

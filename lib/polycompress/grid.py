@@ -360,8 +360,10 @@ class Grid:
                                     out.append(RunConfig(method=method, scope=scope, sparsity=float(sparsity),
                                                          subnetworks=sub, embedding_pool=pool, prune_at=at,
                                                          recovery_epochs=recovery if at == "after" else 0.0, **common))
-            if levels:
-                out.append(RunConfig(method="grad", sparsity=max(levels), dynamic=tuple(levels), **common))
+            if levels:  # one per structured scope (the embeddings' rank too where the grid asks)
+                for scope in structured_scopes:
+                    out.append(RunConfig(method="grad", scope=scope, sparsity=max(levels), dynamic=tuple(levels),
+                                         **common))
         ids = [c.run_id for c in out]
         if len(set(ids)) != len(ids):
             raise ConfigError(f"grid {self.name}: two runs have the same parameters")

@@ -30,8 +30,10 @@ Where ours differs from theirs, and why:
   sizes are sampled. The dense network is not one of the levels (the run's dense twin is).
 
 A level's structure is applied by 0/1 gates on head outputs and FFN units
-(:func:`~polycompress.compress.pruning.structured.install_gates`), never by zeroing weights, since the
-weights are shared by every level; :func:`~polycompress.compress.pruning.compact.compact` of the model
+(:func:`~polycompress.compress.pruning.structured.install_gates`), and with scope ``incl_embeddings``
+on the rank components of the factorised word embeddings
+(:mod:`~polycompress.compress.pruning.embedding_rank`, ranked with the heads and units as ``grad``
+ranks them), never by zeroing weights, since the weights are shared by every level; :func:`~polycompress.compress.pruning.compact.compact` of the model
 without the gates and a level's :class:`Structure` is that level's physically smaller model
 (:meth:`DynamicGradientPruner.compacted`, tested to give the gated model's logits).
 """
@@ -43,21 +45,23 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
+from .embedding_rank import factorise
 from .report import SparsityReport
 from .schedule import Schedule
 from .structured import Structure, encoder_report, gradient_importance, install_gates, pruned_share, select, structure_masks
 
 
 def nested_structures(model: nn.Module, heads: torch.Tensor, units: torch.Tensor, levels: Sequence[float],
-                      allocation: str = "global") -> dict[float, Structure]:
+                      allocation: str = "global", ranks: torch.Tensor | None = None) -> dict[float, Structure]:
     """level -> the structure at that share of the encoder's parameters, from one ranking
-    (``heads`` (layers, heads) and ``units`` (layers, units) importance scores), each level
-    selected on top of the one below it, so that a sparser structure keeps a subset of a
-    denser one's heads and units (:func:`~polycompress.compress.pruning.structured.select`)."""
+    (``heads`` (layers, heads) and ``units`` (layers, units) importance scores; with factorised
+    word embeddings also ``ranks`` (d,)), each level selected on top of the one below it, so that
+    a sparser structure keeps a subset of a denser one's components
+    (:func:`~polycompress.compress.pruning.structured.select`)."""
     out: dict[float, Structure] = {}
     current = Structure.full(model)
     for level in sorted(levels):
-        current = select(model, heads, units, level, current, allocation)
+        current = select(model, heads, units, level, current, allocation, ranks=ranks)
         out[level] = current
     return out
 
@@ -65,7 +69,8 @@ def nested_structures(model: nn.Module, heads: torch.Tensor, units: torch.Tensor
 def removal_levels(structures: dict[float, Structure]) -> tuple[torch.Tensor, torch.Tensor]:
     """For nested ``structures`` (level -> structure): the lowest level at which each head
     (layers, heads) and FFN unit (layers, units) is removed, ``inf`` where no level removes it.
-    A component is kept at level ``s`` exactly when its removal level is above ``s``."""
+    A component is kept at level ``s`` exactly when its removal level is above ``s``. (Rank
+    components of factorised embeddings: :func:`rank_removal_levels`.)"""
     first = next(iter(structures.values()))
     heads = torch.full(first.heads.shape, float("inf"), dtype=torch.float64)
     units = torch.full(first.units.shape, float("inf"), dtype=torch.float64)
@@ -73,6 +78,17 @@ def removal_levels(structures: dict[float, Structure]) -> tuple[torch.Tensor, to
         heads[~structures[level].heads] = level
         units[~structures[level].units] = level
     return heads, units
+
+
+def rank_removal_levels(structures: dict[float, Structure]) -> torch.Tensor | None:
+    """As :func:`removal_levels`, for the rank components ``(d,)`` of structures that have them."""
+    first = next(iter(structures.values()))
+    if first.ranks is None:
+        return None
+    ranks = torch.full(first.ranks.shape, float("inf"), dtype=torch.float64)
+    for level in sorted(structures, reverse=True):
+        ranks[~structures[level].ranks] = level
+    return ranks
 
 
 class DynamicGradientPruner:
@@ -87,8 +103,8 @@ class DynamicGradientPruner:
     def __init__(self, model: nn.Module, schedule: Schedule, scope: str = "partial", granularity: str = "per_tensor",
                  importance_batches: Callable[[], Iterable[dict]] | None = None, levels: Sequence[float] = (),
                  seed: int = 0, allocation: str = "global", **context):
-        if scope != "partial":
-            raise ValueError("structured pruning removes heads and FFN units: scope must be 'partial'")
+        if scope not in ("partial", "incl_embeddings"):
+            raise ValueError(f"unknown scope {scope!r}")
         if importance_batches is None:
             raise ValueError("dynamic sparsification needs development batches to rank components on")
         levels = sorted(float(s) for s in levels)
@@ -98,8 +114,12 @@ class DynamicGradientPruner:
             raise ValueError(f"the schedule's final sparsity ({schedule.final}) must be the largest level ({levels[-1]})")
         self.model, self.schedule, self.scope, self.granularity = model, schedule, scope, granularity
         self.importance_batches, self.levels, self.allocation = importance_batches, levels, allocation
+        # the embeddings' rank gated with the heads and units: factorised before the optimizer is
+        # made (the pruner is made first), the same function at step 0
+        self.embedding = factorise(model) if scope == "incl_embeddings" else None
         self.structures: dict[float, Structure] = {}
         self.removed_at: tuple[torch.Tensor, torch.Tensor] | None = None
+        self.ranks_removed_at: torch.Tensor | None = None
         self.ranked_at: int | None = None
         self.level = 0.0  # the level the gates apply now (0: dense, before the ranking)
         self._active_share = 0.0  # the share of the encoder that level drops
@@ -115,13 +135,21 @@ class DynamicGradientPruner:
 
     def _as_gates(self, structure: Structure) -> tuple[torch.Tensor, torch.Tensor]:
         device = next(self.model.parameters()).device  # the gates multiply activations there
+        if self.embedding is not None:  # the rank components' gates sit in the embedding module
+            self.embedding.gate = structure.ranks.to(device=device, dtype=self.embedding.left.dtype)
         return structure.heads.float().to(device), structure.units.float().to(device)
 
     def rank(self, step: int = 0) -> None:
         """Measure importance once on the model as it is and fix every level's structure."""
-        heads, units = gradient_importance(self.model, self.importance_batches())
-        self.structures = nested_structures(self.model, heads, units, self.levels, self.allocation)
+        ranks = None
+        if self.embedding is not None:
+            self.embedding.gate = None  # importance is measured through gates of its own
+            heads, units, ranks = gradient_importance(self.model, self.importance_batches(), ranks=True)
+        else:
+            heads, units = gradient_importance(self.model, self.importance_batches())
+        self.structures = nested_structures(self.model, heads, units, self.levels, self.allocation, ranks)
         self.removed_at = removal_levels(self.structures)
+        self.ranks_removed_at = rank_removal_levels(self.structures)
         self.ranked_at = step
         self.history.append((step, self.levels[-1]))
 
@@ -169,6 +197,8 @@ class DynamicGradientPruner:
         for handle in self.handles:
             handle.remove()
         self.handles.clear()
+        if self.embedding is not None:
+            self.embedding.gate = None
 
     def compacted(self, level: float) -> nn.Module:
         """A physically smaller copy of the model with ``level``'s heads and FFN units only
@@ -178,11 +208,16 @@ class DynamicGradientPruner:
         handles, self.handles = self.handles, []
         for handle in handles:  # compact deep-copies the model: the gates must not go with it
             handle.remove()
+        rank_gate = self.embedding.gate if self.embedding is not None else None
+        if self.embedding is not None:
+            self.embedding.gate = None
         try:
             return compact(self.model, self.structures[level])
         finally:
             if handles:  # back as they were (not after remove_gates)
                 self.handles = install_gates(self.model, lambda i: self._gates[0][i], lambda i: self._gates[1][i])
+                if self.embedding is not None:
+                    self.embedding.gate = rank_gate
 
     def report(self) -> SparsityReport:
         """Zeros over the encoder with the active level's heads and units counted as removed
