@@ -161,3 +161,62 @@ def test_a_real_dynamic_run_prunes_the_embedding_rank_at_every_level(real_mirror
     levels = json.loads((folder / "structure.json").read_text())["levels"]
     kept = [torch.tensor(levels[str(level)]["ranks"]).bool() for level in (0.3, 0.5)]
     assert len(kept[0]) == 384 and not (kept[1] & ~kept[0]).any() and kept[1].sum() < 384  # nested, pruned
+
+
+def test_non_shared_grad_gives_each_language_rank_components_of_its_own(tiny_bert):
+    """Non-shared grad with the embeddings: each language's structure keeps its own rank
+    components, measured through its own subnetwork (its rank gate included), at its target over
+    encoder and factors, and that language's removed model computes what its gated one does."""
+    import copy
+
+    from polycompress.compress.pruning.structured import install_gates
+    from polycompress.compress.pruning.subnetworks import LanguageGradientPruner
+
+    model = tiny_bert.train()
+    dev = {"xx": batches(2, seed=11), "yy": batches(2, seed=12)}
+    pruner = LanguageGradientPruner(model, Schedule(start=1, end=5, frequency=2, final=0.5), scope="incl_embeddings",
+                                    importance_batches=lambda code: dev[code], languages=["xx", "yy"])
+    emb = factorised(model)
+    assert emb is not None
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # structures only
+    for step, batch in enumerate(batches(8, seed=5)):
+        pruner.use_group(step % 2)
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        pruner.step(step)
+    head, unit, total = costs(model)
+    rank, emb_total = rank_costs(model)
+    for code in ("xx", "yy"):
+        s = pruner.structures[code]
+        assert s.ranks is not None and (~s.ranks).any()
+        assert abs(pruner.achieved(code) - 0.5) <= (head + unit + rank) / (total + emb_total)
+    assert not torch.equal(pruner.structures["xx"].ranks, pruner.structures["yy"].ranks)  # their own
+    shared = pruner.shared_structure()
+    assert torch.equal(shared.ranks, pruner.structures["xx"].ranks | pruner.structures["yy"].ranks)
+    model.eval()
+    ids = batches(1, seed=9)[0]["input_ids"]
+    for code in ("xx", "yy"):
+        pruner.use(code)
+        assert torch.equal(emb.gate.bool(), pruner.structures[code].ranks)
+        with torch.no_grad():
+            gated = model(input_ids=ids).logits
+        for handle in pruner.handles:  # the compact copy must compute without the gates
+            handle.remove()
+        plain = copy.deepcopy(model)
+        factorised(plain).gate = None
+        small = compact(plain, pruner.structures[code]).eval()
+        pruner.handles = install_gates(model, lambda i: pruner._gates[0][i], lambda i: pruner._gates[1][i])
+        with torch.no_grad():
+            assert torch.allclose(gated, small(input_ids=ids).logits, atol=1e-5)
+
+
+def test_rank_importance_is_measured_through_a_subnetwork_s_rank_gate(tiny_bert):
+    model = tiny_bert.eval()
+    emb = factorise(model)
+    gate = torch.ones(emb.rank)
+    gate[:5] = 0.0
+    emb.gate = gate
+    _, _, ranks = gradient_importance(model, batches(2), ranks=True)
+    assert (ranks[:5] == 0).all() and (ranks[5:] > 0).any()  # what the subnetwork removed gets no gradient
+    assert emb.gate is gate  # left as it was

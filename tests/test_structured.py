@@ -115,10 +115,9 @@ def test_gradient_pruner_prunes_on_schedule_and_holds_zeros(tiny_bert):
 def test_structured_methods_refuse_the_embedding_scope_where_no_rank_gate_is_built(tiny_bert):
     from polycompress.config import ConfigError, RunConfig
 
+    with pytest.raises(ConfigError, match="scope must be 'partial'"):
+        RunConfig(method="l0", sparsity=0.5, scope="incl_embeddings", languages=("sw", "yo"), subnetworks="non_shared")
     for method in ("grad", "l0"):
-        with pytest.raises(ConfigError, match="scope must be 'partial'"):
-            RunConfig(method=method, sparsity=0.5, scope="incl_embeddings", languages=("sw", "yo"),
-                      subnetworks="non_shared")
         # shared: the embeddings' rank too (tests/test_embedding_rank.py); no pool to choose
         rank = RunConfig(method=method, sparsity=0.5, scope="incl_embeddings", vocab_languages=("en",))
         assert "embedding_pool" not in rank.canonical()

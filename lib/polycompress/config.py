@@ -215,11 +215,11 @@ class RunConfig:
         if self.scope not in SCOPES:
             fail(f"scope must be one of {SCOPES}, not {self.scope!r}")
         if self.method in STRUCTURED and self.scope != "partial" and not (
-                self.method in ("grad", "l0") and self.subnetworks == "shared"):
-            # grad or l0 (grad also with Dynamic Sparsification), shared: incl_embeddings prunes
-            # the word embeddings' rank too (compress.pruning.embedding_rank); non-shared not
+                self.method == "grad" or (self.method == "l0" and self.subnetworks == "shared")):
+            # incl_embeddings prunes the word embeddings' rank too (compress.pruning.embedding_rank):
+            # grad (shared, non-shared, Dynamic Sparsification) and shared l0; non-shared l0 not
             fail(f"method {self.method!r} with these settings removes heads and FFN units of the encoder: scope must "
-                 f"be 'partial' (the embeddings' rank is pruned by grad and l0 with shared subnetworks)")
+                 f"be 'partial' (the embeddings' rank is pruned by grad, and by l0 with shared subnetworks)")
         if self.subnetworks not in SUBNETWORKS:
             fail(f"subnetworks must be one of {SUBNETWORKS}, not {self.subnetworks!r}")
         if self.subnetworks == "non_shared" and (self.method not in STRUCTURED or self.setting != "multilingual"):

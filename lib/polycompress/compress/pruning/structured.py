@@ -141,9 +141,10 @@ class _Gates:
 def gradient_importance(model: nn.Module, batches: Iterable[dict], ranks: bool = False):
     """``E |dL/dg|`` for every head ``(layers, heads)`` and FFN unit ``(layers, units)``,
     normalised per layer by the L2 norm; with ``ranks`` (factorised word embeddings) also for
-    every rank component ``(d,)``, normalised as one more group, as a third tensor. ``batches``
-    are model inputs with ``labels``; the model's weights and gradients are left as they were
-    (dropout off while measuring)."""
+    every rank component ``(d,)``, normalised as one more group, as a third tensor, measured
+    through the 0/1 rank gate the embeddings hold if any (a subnetwork's). ``batches`` are model
+    inputs with ``labels``; the model's weights and gradients are left as they were (dropout off
+    while measuring)."""
     was_training = model.training
     model.eval()
     saved = {n: (None if p.grad is None else p.grad.clone()) for n, p in model.named_parameters()}
@@ -152,19 +153,23 @@ def gradient_importance(model: nn.Module, batches: Iterable[dict], ranks: bool =
         raise ValueError("rank importance needs factorised word embeddings (embedding_rank.factorise)")
     scores: list[torch.Tensor | None] = [None, None, None]
     n = 0
+    base = emb.gate if emb is not None else None  # a subnetwork's rank gate: measured through it
     with _Gates(model) as gates, torch.enable_grad():
+        leaf = None
         if emb is not None:
-            emb.gate = torch.ones(emb.rank, requires_grad=True, device=emb.left.device)
+            leaf = torch.ones(emb.rank, requires_grad=True, device=emb.left.device)
         try:
             for batch in batches:
+                if emb is not None:  # a new product each pass: autograd frees the last one's graph
+                    emb.gate = leaf if base is None else leaf * base
                 loss = model(**batch).loss
-                wrt = [gates.heads, gates.units] + ([emb.gate] if emb is not None else [])
+                wrt = [gates.heads, gates.units] + ([leaf] if emb is not None else [])
                 for k, g in enumerate(torch.autograd.grad(loss, wrt)):
                     scores[k] = g.abs() if scores[k] is None else scores[k] + g.abs()
                 n += 1
         finally:
             if emb is not None:
-                emb.gate = None
+                emb.gate = base
     for name, p in model.named_parameters():
         p.grad = saved[name]
     model.train(was_training)

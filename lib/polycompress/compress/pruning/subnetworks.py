@@ -13,6 +13,10 @@ A gate of 0 after a head's attention (before the output matrix) or after an FFN 
 activation computes what removing that head's Q/K/V/O slices or that unit's two slices
 computes, so :func:`~polycompress.compress.pruning.compact.compact` of a copy of the model with one
 language's structure gives that language's physically smaller model (tested).
+
+With scope ``incl_embeddings`` the word embeddings are factorised
+(:mod:`~polycompress.compress.pruning.embedding_rank`) and each language's structure also keeps rank
+components of its own, ranked with its heads and units and gated in the embedding module.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
+from .embedding_rank import factorise
 from .report import SparsityReport
 from .schedule import Schedule
 from .structured import Structure, encoder_report, gradient_importance, install_gates, pruned_share, select, structure_masks
@@ -37,11 +42,13 @@ class LanguageGradientPruner:
     def __init__(self, model: nn.Module, schedule: Schedule, scope: str = "partial", granularity: str = "per_tensor",
                  importance_batches: Callable[[str], Iterable[dict]] | None = None,
                  languages: Sequence[str] = (), **context):
-        if scope != "partial":
-            raise ValueError("structured pruning removes heads and FFN units: scope must be 'partial'")
+        if scope not in ("partial", "incl_embeddings"):
+            raise ValueError(f"unknown scope {scope!r}")
         if importance_batches is None or not languages:
             raise ValueError("non-shared subnetworks need the training languages and their development batches")
         self.model, self.schedule, self.scope, self.granularity = model, schedule, scope, granularity
+        # factorised before the optimizer is made (the pruner is made first): the same function
+        self.embedding = factorise(model) if scope == "incl_embeddings" else None
         self.importance_batches, self.languages = importance_batches, list(languages)
         self.structures = {code: Structure.full(model) for code in self.languages}
         self.current = 0.0  # mean over languages of the share of the encoder each one's subnetwork drops
@@ -56,6 +63,8 @@ class LanguageGradientPruner:
         s = self.structures[code]
         device = next(self.model.parameters()).device  # the gates multiply activations there
         self.active, self._gates = code, (s.heads.float().to(device), s.units.float().to(device))
+        if self.embedding is not None:
+            self.embedding.gate = s.ranks.to(device=device, dtype=self.embedding.left.dtype)
 
     def use_group(self, index: int) -> None:
         """:meth:`use` by position in the training languages (the training loop's batch groups)."""
@@ -65,8 +74,12 @@ class LanguageGradientPruner:
         active = self.active
         for code in self.languages:  # importance of each language measured through its own subnetwork
             self.use(code)
-            heads, units = gradient_importance(self.model, self.importance_batches(code))
-            self.structures[code] = select(self.model, heads, units, sparsity, self.structures[code])
+            if self.embedding is not None:
+                heads, units, ranks = gradient_importance(self.model, self.importance_batches(code), ranks=True)
+                self.structures[code] = select(self.model, heads, units, sparsity, self.structures[code], ranks=ranks)
+            else:
+                heads, units = gradient_importance(self.model, self.importance_batches(code))
+                self.structures[code] = select(self.model, heads, units, sparsity, self.structures[code])
         self.use(active)
         self.current = sum(self.achieved(c) for c in self.languages) / len(self.languages)
 
@@ -85,8 +98,9 @@ class LanguageGradientPruner:
 
     def shared_structure(self) -> Structure:
         """What every language dropped: the part of the encoder no subnetwork uses."""
-        return Structure(torch.stack([s.heads for s in self.structures.values()]).any(0),
-                         torch.stack([s.units for s in self.structures.values()]).any(0))
+        every = list(self.structures.values())
+        return Structure(torch.stack([s.heads for s in every]).any(0), torch.stack([s.units for s in every]).any(0),
+                         None if every[0].ranks is None else torch.stack([s.ranks for s in every]).any(0))
 
     def report(self) -> SparsityReport:
         """Zeros over the encoder once what *no* language uses is removed (the weights themselves
