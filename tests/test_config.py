@@ -51,13 +51,11 @@ def test_subnetworks_default_keeps_run_ids_and_non_shared_is_structured_multilin
         RunConfig(subnetworks="mine")
 
 
-def test_the_embedding_rank_is_pruned_by_grad_and_shared_l0():
+def test_the_embedding_rank_is_pruned_by_structured_runs_shared_or_not():
     for method in ("grad", "l0"):
         assert RunConfig(method=method, sparsity=0.5, scope="incl_embeddings").scope == "incl_embeddings"
-    assert RunConfig(method="grad", sparsity=0.5, languages=("sw", "yo"), scope="incl_embeddings",
-                     subnetworks="non_shared").subnetworks == "non_shared"
-    with pytest.raises(ConfigError, match="scope must be 'partial'"):
-        RunConfig(method="l0", sparsity=0.5, languages=("sw", "yo"), scope="incl_embeddings", subnetworks="non_shared")
+        assert RunConfig(method=method, sparsity=0.5, languages=("sw", "yo"), scope="incl_embeddings",
+                         subnetworks="non_shared").subnetworks == "non_shared"
     assert RunConfig(method="grad", sparsity=0.9, scope="incl_embeddings", dynamic=(0.5, 0.9)).dynamic == (0.5, 0.9)
 
 

@@ -220,3 +220,50 @@ def test_rank_importance_is_measured_through_a_subnetwork_s_rank_gate(tiny_bert)
     _, _, ranks = gradient_importance(model, batches(2), ranks=True)
     assert (ranks[:5] == 0).all() and (ranks[5:] > 0).any()  # what the subnetwork removed gets no gradient
     assert emb.gate is gate  # left as it was
+
+
+def test_non_shared_l0_gates_each_language_s_rank_and_meets_its_target(tiny_bert):
+    """Non-shared L0 with the embeddings: every language has rank gates of its own, priced in its
+    expected sparsity (encoder and factors) and part of its diversity vector; fixed structures keep
+    ranks, and each language's removed model computes what its gated one does."""
+    import copy
+
+    from polycompress.compress.pruning.l0_subnetworks import LanguageL0Pruner
+
+    torch.manual_seed(0)
+    model = tiny_bert.train()
+    codes = ["xx", "yy"]
+    pruner = LanguageL0Pruner(model, Schedule(start=2, end=30, frequency=4, final=0.5), scope="incl_embeddings",
+                              languages=codes, families={"xx": "A", "yy": "B"})
+    emb = factorised(model)
+    assert emb is not None and pruner.open_probabilities().shape[1] == 2 * 2 + 2 * 64 + emb.rank
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # gates only
+    for step, batch in enumerate(batches(60, seed=5)):
+        pruner.use_group(step % 2)
+        (model(**batch).loss + pruner.penalty()).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        pruner.step(step)
+    pruner.finish()
+    head, unit, total = costs(model)
+    rank, emb_total = rank_costs(model)
+    for code in codes:
+        s = pruner.structures[code]
+        assert s.ranks is not None and (~s.ranks).any() and s.ranks.any()
+        assert abs(pruner.achieved(code) - 0.5) <= 0.01 + (head + unit + rank) / (total + emb_total), code
+    assert pruner.shared_structure().ranks is not None
+    model.eval()
+    ids = batches(1, seed=9)[0]["input_ids"]
+    for code in codes:
+        pruner.use(code)
+        with torch.no_grad():
+            gated = model(input_ids=ids).logits
+        assert torch.equal(emb.gate.bool(), pruner.structures[code].ranks)
+        plain = copy.deepcopy(model)
+        for module in plain.modules():  # the copy computes without any gate
+            module._forward_pre_hooks.clear()
+            module._forward_hooks.clear()
+        factorised(plain).gate = None
+        small = compact(plain, pruner.structures[code]).eval()
+        with torch.no_grad():
+            assert torch.allclose(gated, small(input_ids=ids).logits, atol=1e-5)

@@ -176,15 +176,12 @@ def test_the_awobade_presets_are_the_paper_s_design_and_its_laptop_part():
     assert all(r.prune_after == tuple(AWOBADE_SPARSITIES) and r.eval_languages == ("fon", "bam") for r in dense)
 
 
-def test_structured_scopes_prune_the_embedding_rank_with_grad_and_shared_l0(tmp_path):
+def test_structured_scopes_multiply_the_structured_runs(tmp_path):
     path = tmp_path / "g.yaml"
     path.write_text("languages: [sw, yo]\nmonolingual: []\nmethods: [grad, l0]\nscopes: [partial]\n"
                     "structured_scopes: [partial, incl_embeddings]\nsubnetworks: [shared, non_shared]\n"
                     "sparsities: [0.5]\nseeds: [0]\nepochs: {default: 1}\ntrain_size: 50\n")
     runs = [c for c in load_grid(str(path)).runs() if c.method != "dense"]
-    # each method partial shared and non-shared, incl_embeddings shared; grad also incl_embeddings
-    # non-shared (l0 has no per-language rank gate)
     assert sorted((c.method, c.scope, c.subnetworks) for c in runs) == sorted(
-        [(m, scope, sub) for m in ("grad", "l0")
-         for scope, sub in (("partial", "shared"), ("partial", "non_shared"), ("incl_embeddings", "shared"))]
-        + [("grad", "incl_embeddings", "non_shared")])
+        (m, scope, sub) for m in ("grad", "l0") for scope in ("partial", "incl_embeddings")
+        for sub in ("shared", "non_shared"))

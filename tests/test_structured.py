@@ -112,13 +112,11 @@ def test_gradient_pruner_prunes_on_schedule_and_holds_zeros(tiny_bert):
     assert pruner.report().achieved >= pruner.current
 
 
-def test_structured_methods_refuse_the_embedding_scope_where_no_rank_gate_is_built(tiny_bert):
-    from polycompress.config import ConfigError, RunConfig
+def test_structured_runs_of_the_embeddings_have_no_pool_and_grad_needs_batches(tiny_bert):
+    from polycompress.config import RunConfig
 
-    with pytest.raises(ConfigError, match="scope must be 'partial'"):
-        RunConfig(method="l0", sparsity=0.5, scope="incl_embeddings", languages=("sw", "yo"), subnetworks="non_shared")
     for method in ("grad", "l0"):
-        # shared: the embeddings' rank too (tests/test_embedding_rank.py); no pool to choose
+        # the embeddings' rank (tests/test_embedding_rank.py): no pool to choose
         rank = RunConfig(method=method, sparsity=0.5, scope="incl_embeddings", vocab_languages=("en",))
         assert "embedding_pool" not in rank.canonical()
     with pytest.raises(ValueError, match="development batches"):

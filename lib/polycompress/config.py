@@ -214,12 +214,8 @@ class RunConfig:
             fail(f"unknown method {self.method!r}; known: {sorted(METHODS)}")
         if self.scope not in SCOPES:
             fail(f"scope must be one of {SCOPES}, not {self.scope!r}")
-        if self.method in STRUCTURED and self.scope != "partial" and not (
-                self.method == "grad" or (self.method == "l0" and self.subnetworks == "shared")):
-            # incl_embeddings prunes the word embeddings' rank too (compress.pruning.embedding_rank):
-            # grad (shared, non-shared, Dynamic Sparsification) and shared l0; non-shared l0 not
-            fail(f"method {self.method!r} with these settings removes heads and FFN units of the encoder: scope must "
-                 f"be 'partial' (the embeddings' rank is pruned by grad, and by l0 with shared subnetworks)")
+        # structured methods with incl_embeddings prune the word embeddings' rank too
+        # (compress.pruning.embedding_rank): grad and l0, shared or not, grad also with DS
         if self.subnetworks not in SUBNETWORKS:
             fail(f"subnetworks must be one of {SUBNETWORKS}, not {self.subnetworks!r}")
         if self.subnetworks == "non_shared" and (self.method not in STRUCTURED or self.setting != "multilingual"):

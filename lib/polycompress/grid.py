@@ -24,7 +24,6 @@ A grid file::
     dynamic: [0.1, 0.3, 0.5, 0.7, 0.9]             # one grad run per setting and seed trained once
                                                    # for all these sparsities (Dynamic Sparsification)
     structured_scopes: [partial, incl_embeddings]  # grad, l0: also prune the word embeddings' rank
-                                                   # (l0: shared subnetworks only)
     recovery_epochs: 0                             # prune_at after: epochs more with masks held
     corpora: {myner: /data/myner}                  # corpora of one's own, named in languages (polycompress.byo)
     ...any other RunConfig field, fixed for the whole grid
@@ -348,12 +347,11 @@ class Grid:
                                      student_heads=int(heads), **common))
             for method in methods:
                 # structured methods remove heads and FFN units (the encoder scope), and the
-                # embeddings' rank where the grid asks (structured_scopes; l0: shared only)
+                # embeddings' rank where the grid asks (structured_scopes)
                 for scope in (structured_scopes if method in STRUCTURED else scopes):
                     for sparsity in sparsities:
                         # one subnetwork per language: structured pruning of the union only
-                        for sub in (subnetworks if method in STRUCTURED and setting == "multilingual"
-                                    and (scope == "partial" or method == "grad") else ["shared"]):
+                        for sub in (subnetworks if method in STRUCTURED and setting == "multilingual" else ["shared"]):
                             # the embeddings' pool: only where embeddings are pruned
                             for pool in (pools if scope == "incl_embeddings" else ["full"]):
                                 for at in (when if method == "imp" else ["during"]):

@@ -29,6 +29,11 @@ every language that is impossible, so a fixed language's kept components pass wi
 (evaluation and the rest of training alike). (2) Li et al. tune only the gates during the first
 part of pre-training (150K steps); a fine-tuning run of a few hundred steps has no such phase.
 (3) Like every L0 run here, the constraint's target follows IMP's gradual schedule.
+
+With scope ``incl_embeddings`` the word embeddings are factorised
+(:mod:`~polycompress.compress.pruning.embedding_rank`) and every language also gets a gate per rank
+component, priced at its parameter cost in that language's expected sparsity (over the encoder and
+the factors) and part of its gate vector in the diversity term.
 """
 
 from __future__ import annotations
@@ -38,10 +43,11 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from .embedding_rank import factorise
 from .l0 import GATE_BETA1, GATE_TRAVEL, MULTIPLIER_LR, PENALTY, TOLERANCE, HardConcrete
 from .report import SparsityReport
 from .schedule import Schedule
-from .structured import Structure, costs, encoder_report, install_gates, pruned_share, structure_masks
+from .structured import Structure, costs, encoder_report, install_gates, pruned_share, rank_costs, structure_masks
 
 #: lambda_2 of Eq. 13 on our normalised diversity term (see the module docstring: not on the
 #: scale of the paper's 1): a gate-sharing share of 0.5 costs 0.5, the size of a task loss
@@ -83,8 +89,8 @@ class LanguageL0Pruner:
                  languages: Sequence[str] = (), families: Mapping[str, str] | None = None,
                  penalty_weight: float = PENALTY, gate_lr: float | None = None, multiplier_lr: float = MULTIPLIER_LR,
                  diversity_weight: float = DIVERSITY, **context):
-        if scope != "partial":
-            raise ValueError("L0 pruning removes heads and FFN units: scope must be 'partial'")
+        if scope not in ("partial", "incl_embeddings"):
+            raise ValueError(f"unknown scope {scope!r}")
         if not languages:
             raise ValueError("non-shared subnetworks need the training languages")
         self.model, self.schedule, self.scope, self.granularity = model, schedule, scope, granularity
@@ -92,15 +98,22 @@ class LanguageL0Pruner:
         self.prior = prior(self.languages, families)
         self.diversity_weight, self.multiplier_lr = diversity_weight, multiplier_lr
         self.multipliers = {code: penalty_weight for code in self.languages}
+        # factorised before the optimizer is made (the pruner is made first): the same function
+        self.embedding = factorise(model) if scope == "incl_embeddings" else None
         full = Structure.full(model)
         device = next(model.parameters()).device
         self.head_gates = nn.ModuleDict({c: HardConcrete(tuple(full.heads.shape)) for c in self.languages}).to(device)
         self.unit_gates = nn.ModuleDict({c: HardConcrete(tuple(full.units.shape)) for c in self.languages}).to(device)
+        self.rank_gates = (nn.ModuleDict({c: HardConcrete((self.embedding.rank,)) for c in self.languages}).to(device)
+                           if self.embedding is not None else None)
         if gate_lr is None:
             gate_lr = GATE_TRAVEL / max(1, schedule.end - schedule.start)
-        self.optimizer = torch.optim.Adam([g.log_alpha for m in (self.head_gates, self.unit_gates) for g in m.values()],
+        sets = [self.head_gates, self.unit_gates, *([self.rank_gates] if self.rank_gates is not None else [])]
+        self.optimizer = torch.optim.Adam([g.log_alpha for m in sets for g in m.values()],
                                           lr=gate_lr, betas=(GATE_BETA1, 0.999))
         self.head_cost, self.unit_cost, self.encoder_total = costs(model)
+        # (parameters of one rank component, of the factorised embeddings): 0 without them
+        self.rank_cost, self.embedding_total = rank_costs(model) if self.embedding is not None else (0, 0)
         self.steps_done = 0
         self.current = 0.0  # mean over languages of the expected (after finish: the fixed) sparsity
         self.history: list[tuple[int, float]] = []
@@ -109,6 +122,19 @@ class LanguageL0Pruner:
         self.active = self.languages[0]
         self._z: tuple[torch.Tensor, torch.Tensor] | None = None
         self.handles = install_gates(model, lambda i: self._z[0][i], lambda i: self._z[1][i], before=self._draw)
+        if self.embedding is not None:  # the embeddings run before the first layer's draw
+            self.handles.append(self.embedding.register_forward_pre_hook(lambda module, args: self._draw_ranks()))
+
+    def _draw_ranks(self) -> None:
+        """The active language's rank gates for this forward pass (as :meth:`_draw`)."""
+        code = self.active
+        if code in self.structures:
+            ranks = self.structures[code].ranks
+            self.embedding.gate = ranks.to(device=self.embedding.left.device, dtype=self.embedding.left.dtype)
+            return
+        gates = self.rank_gates[code]
+        gates.train(self.model.training)
+        self.embedding.gate = gates()
 
     def _draw(self) -> None:
         """The active language's gates for this forward pass: fixed 0/1, or a draw (training) or
@@ -138,20 +164,27 @@ class LanguageL0Pruner:
         """E[share of encoder parameters removed] by ``code``'s gates."""
         closed_heads = (1 - self.head_gates[code].open_probability()).sum()
         closed_units = (1 - self.unit_gates[code].open_probability()).sum()
-        return (closed_heads * self.head_cost + closed_units * self.unit_cost) / self.encoder_total
+        removed = closed_heads * self.head_cost + closed_units * self.unit_cost
+        if self.rank_gates is not None:
+            removed = removed + (1 - self.rank_gates[code].open_probability()).sum() * self.rank_cost
+        return removed / (self.encoder_total + self.embedding_total)
 
     def open_probabilities(self) -> torch.Tensor:
-        """languages x gates: each gate's probability of being open (heads, then units); for a
-        language whose structure is fixed, its 0/1 gates (constants: its gates train no more)."""
+        """languages x gates: each gate's probability of being open (heads, then units, then rank
+        components if gated); for a language whose structure is fixed, its 0/1 gates (constants:
+        its gates train no more)."""
         rows = []
         for c in self.languages:
             if c in self.structures:
                 s = self.structures[c]
                 device = self.head_gates[c].log_alpha.device
-                rows.append(torch.cat([s.heads.flatten(), s.units.flatten()]).float().to(device))
+                parts = [s.heads.flatten(), s.units.flatten(), *([s.ranks] if s.ranks is not None else [])]
+                rows.append(torch.cat(parts).float().to(device))
             else:
-                rows.append(torch.cat([self.head_gates[c].open_probability().flatten(),
-                                       self.unit_gates[c].open_probability().flatten()]))
+                parts = [self.head_gates[c].open_probability().flatten(), self.unit_gates[c].open_probability().flatten()]
+                if self.rank_gates is not None:
+                    parts.append(self.rank_gates[c].open_probability())
+                rows.append(torch.cat(parts))
         return torch.stack(rows)
 
     def target(self) -> float:
@@ -196,7 +229,8 @@ class LanguageL0Pruner:
     def fix(self, code: str) -> None:
         """Fix ``code``'s structure: the gates its deterministic draw closes are removed."""
         heads, units = self.head_gates[code].deterministic(), self.unit_gates[code].deterministic()
-        self.structures[code] = Structure((heads > 0).cpu(), (units > 0).cpu())
+        ranks = (self.rank_gates[code].deterministic() > 0).cpu() if self.rank_gates is not None else None
+        self.structures[code] = Structure((heads > 0).cpu(), (units > 0).cpu(), ranks)
 
     def finish(self) -> None:
         """Fix every structure not fixed yet; the gates stay for evaluation, one language at a time."""
@@ -214,8 +248,9 @@ class LanguageL0Pruner:
 
     def shared_structure(self) -> Structure:
         """What every language dropped: the part of the encoder no subnetwork uses."""
-        return Structure(torch.stack([s.heads for s in self.structures.values()]).any(0),
-                         torch.stack([s.units for s in self.structures.values()]).any(0))
+        every = list(self.structures.values())
+        return Structure(torch.stack([s.heads for s in every]).any(0), torch.stack([s.units for s in every]).any(0),
+                         None if every[0].ranks is None else torch.stack([s.ranks for s in every]).any(0))
 
     def report(self) -> SparsityReport:
         """Zeros over the encoder once what *no* language uses is removed (each language's own
