@@ -103,3 +103,18 @@ def test_the_cpu_figures_give_back_the_measured_default_grid():
             "exposure": "union", "batch_size": 32, "precision": "fp32"}
     plans = plan.plan_runs(Grid("default-2026-11-22", then).runs())
     assert sum(p.cpu_seconds() for p in plans) == pytest.approx(44 * 60 + 14, rel=0.05)
+
+
+def test_grad_runs_are_estimated_with_their_importance_passes():
+    """A grad run costs its dense twin plus its importance measurements (6 on the derived
+    schedule: its first update has target 0 and measures nothing; 1 for Dynamic Sparsification),
+    each a fp32 pass over 100 development sentences per language; l0 is not counted."""
+    plans = {(p.config.method, p.config.sparsity, bool(p.config.dynamic)): p
+             for p in plan.plan_runs(load_grid("li-ds").runs()) if p.config.seed == 0}
+    dense = plans[("dense", 0.0, False)]
+    per_pass = 100 * 8 * plan.CPU_SECONDS_PER_STEP_SENTENCE
+    alone = plans[("grad", 0.5, False)]
+    assert alone.importance_measurements() == 6 and dense.importance_measurements() == 0
+    assert alone.cpu_seconds() - dense.cpu_seconds() == pytest.approx(6 * per_pass)
+    ds = plans[("grad", 0.9, True)]
+    assert ds.importance_measurements() == 1

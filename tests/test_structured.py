@@ -247,3 +247,29 @@ def test_one_threshold_over_heads_and_units_decides_the_split(tiny_bert):
     assert not equal.heads.all()
     with pytest.raises(ValueError, match="allocation"):
         select(tiny_bert, heads, units, 0.3, allocation="per_layer")
+
+
+def test_an_update_to_target_zero_measures_nothing_and_changes_nothing(tiny_bert, monkeypatch):
+    """The schedule's first update has target 0: selection would keep everything whatever the
+    scores, so no importance pass is made (a real run gives the same predictions and losses
+    either way: checked on a tiny real sw+yo run, shared and non-shared)."""
+    from polycompress.compress.pruning import structured, subnetworks
+
+    calls = []
+    real = structured.gradient_importance
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(structured, "gradient_importance", counted)
+    monkeypatch.setattr(subnetworks, "gradient_importance", counted)
+    pruner = GradientPruner(tiny_bert, Schedule(0, 4, 2, 0.5), importance_batches=lambda: batches(1))
+    pruner.update(0.0)
+    assert not calls and pruner.current == 0.0 and pruner.structure.heads.all() and pruner.structure.units.all()
+    pruner.update(0.3)
+    assert len(calls) == 1 and pruner.current > 0
+    own = subnetworks.LanguageGradientPruner(tiny_bert, Schedule(0, 4, 2, 0.5), importance_batches=lambda code: batches(1),
+                                             languages=["xx", "yy"])
+    own.update(0.0)
+    assert len(calls) == 1

@@ -30,6 +30,13 @@ SETTINGS = ("monolingual", "multilingual")
 SCOPES = ("partial", "incl_embeddings")
 GRANULARITIES = ("per_tensor", "global")
 SCHEDULES = ("derived", "paper")
+#: development sentences per training language that importance-based methods score on (the
+#: whole split where it is smaller: 100 for the paper's smallest languages;
+#: polycompress.experiment.importance_data). Each measurement costs a forward and backward pass
+#: over them at every schedule update with a target above 0, so this is a budget: Li et al. score
+#: on thousands of sentences per language on GPUs; 100 per language is what a CPU run affords (a
+#: multilingual run of 8 languages scores 800 sentences 6 times, about 40 s each here)
+IMPORTANCE_SENTENCES_PER_LANGUAGE = 100
 STRUCTURED = ("grad", "l0")  # methods that remove whole heads and FFN units (sparsity over the encoder)
 #: one subnetwork for all training languages, or one per language (Li et al. 2022): structured methods
 SUBNETWORKS = ("shared", "non_shared")

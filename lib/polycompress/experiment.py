@@ -31,7 +31,7 @@ import torch
 
 from . import languages as language_table
 from .artifacts import write_csv, write_json, write_parquet
-from .config import RunConfig
+from .config import IMPORTANCE_SENTENCES_PER_LANGUAGE, RunConfig
 from .corpora import corpus_words, load_language, source_fingerprint, subsample, subsample_indices
 from .evaluation import entity_overlap, score, surface_forms
 from .perturb import SCOPES, UNSEEN, donor_words, perturbed_test_sets
@@ -50,12 +50,6 @@ EVAL_BATCH = 64
 #: padded pieces per evaluation batch at most (64 sentences of 32 pieces; training.predict)
 EVAL_TOKENS = 2048
 EVAL_MAX_LENGTH = 512  # evaluation never cuts a sentence short of the model's limit
-#: development sentences per training language that importance-based methods score on (the
-#: whole split where it is smaller: 100 for the paper's smallest languages). Each measurement
-#: costs a forward and backward pass over them at every schedule update, so this is a budget:
-#: Li et al. score on thousands of sentences per language on GPUs; 100 per language is what a
-#: CPU run affords (a multilingual run of 8 languages scores 800 sentences 6 times)
-IMPORTANCE_SENTENCES_PER_LANGUAGE = 100
 
 RESULT_COLUMNS = [
     "run_id", "setting", "train_languages", "language", "model", "method", "scope", "embedding_pool", "subnetworks",

@@ -11,8 +11,10 @@ per-run figures below. They are estimates of the order of magnitude, not promise
 - **Here** (:data:`CPU_SECONDS_PER_STEP_SENTENCE` and the two overheads) the figures were
   measured on this project's 2-core CPU (AMD EPYC, fp32 and bf16, e5-small with the trimmed
   vocabulary; see the comment above them); a run's training time scales with its batch size and,
-  through padding, with its sentences' length, and the structured methods (``grad``, ``l0``)
-  measure importance or train gates on top, so their runs take longer than the estimate. Runs
+  through padding, with its sentences' length. ``grad`` measures importance on top (a forward and
+  backward pass in fp32 over its development sentences at each update with a target above 0, once
+  for Dynamic Sparsification), which the estimate counts at the fp32 training figure; ``l0``
+  trains gates on top, which it does not count. Runs
   side by side with one thread each (``--executor ray --cpus-per-run 1``) finish a grid sooner
   (1.4-1.75x the throughput, measured on 2 cores); the estimate is for one run after another.
 - **On a GPU** (:data:`GPU_SECONDS_PER_STEP`) the figure is an *assumption*, not a measurement: no
@@ -26,7 +28,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .config import RunConfig
+from .compress.pruning.schedule import derived_schedule, paper_schedule
+from .config import IMPORTANCE_SENTENCES_PER_LANGUAGE, RunConfig
 from .grid import Grid
 from .training import total_steps
 
@@ -96,7 +99,25 @@ class RunPlan:
             evaluation *= CPU_BF16_EVAL_FACTOR
         else:
             train = self.steps * self.config.batch_size * CPU_SECONDS_PER_STEP_SENTENCE
-        return CPU_SECONDS_PER_RUN + train + evaluation
+        # importance runs in fp32 whatever the precision (measured on li-ds's CPU runs: 40-50 s a
+        # measurement of 800 sentences, two runs side by side)
+        importance = (self.importance_measurements() * IMPORTANCE_SENTENCES_PER_LANGUAGE * len(self.config.languages)
+                      * CPU_SECONDS_PER_STEP_SENTENCE)
+        return CPU_SECONDS_PER_RUN + train + evaluation + importance
+
+    def importance_measurements(self) -> int:
+        """How often a ``grad`` run measures importance (0 for other methods): once for Dynamic
+        Sparsification, else at each schedule update with a target above 0."""
+        c = self.config
+        if c.method != "grad" or self.steps is None:
+            return 0
+        if c.dynamic:
+            return 1
+        if c.schedule == "paper":  # as polycompress.experiment: by the union's largest language
+            schedule = paper_schedule(max(c.expected_train_size(code) for code in c.languages), c.sparsity)
+        else:
+            schedule = derived_schedule(self.steps, c.sparsity)
+        return sum(schedule.sparsity(step) > 0 for step in schedule.update_steps())
 
     def gpu_seconds(self) -> float | None:
         """Assumed seconds of training on one GPU (:data:`GPU_SECONDS_PER_STEP`), evaluation left out."""
@@ -174,8 +195,11 @@ def plan_text(grid: Grid, configs: list[RunConfig], out: Path | None = None) -> 
                      f"per test sentence: measured on this project's 2-core CPU; see polycompress.plan)")
         if any(p.test_sentences is None for p in here):
             lines.append("  evaluation of runs scoring whole test sets (eval_size None) is left out of the estimate")
-        if any(p.config.method in ("grad", "l0") for p in here):
-            lines.append("  structured runs (grad, l0) take longer than estimated: importance passes and gates come on top")
+        if any(p.config.method == "grad" for p in here):
+            lines.append(f"  grad runs include {IMPORTANCE_SENTENCES_PER_LANGUAGE} development sentences per language "
+                         "scored in fp32 at each update with a target above 0 (once with Dynamic Sparsification)")
+        if any(p.config.method == "l0" for p in here):
+            lines.append("  l0 runs take longer than estimated: training their gates comes on top")
     others = sorted({p.config.model for p in known} - {CPU_MODEL})
     if others:
         lines.append(f"no estimate here for {', '.join(others)}: the measured CPU figures are {CPU_MODEL}'s")

@@ -71,6 +71,8 @@ class LanguageGradientPruner:
         self.use(self.languages[index])
 
     def update(self, sparsity: float) -> None:
+        if sparsity <= 0.0:  # selection keeps everything at target 0 (GradientPruner.update)
+            return
         active = self.active
         for code in self.languages:  # importance of each language measured through its own subnetwork
             self.use(code)
