@@ -35,7 +35,8 @@ from .config import IMPORTANCE_SENTENCES_PER_LANGUAGE, RunConfig
 from .corpora import corpus_words, load_language, source_fingerprint, subsample, subsample_indices
 from .evaluation import entity_overlap, score, surface_forms
 from .perturb import SCOPES, UNSEEN, donor_words, perturbed_test_sets
-from .compress.pruning import METHODS, Schedule, SparsityReport, derived_schedule, paper_schedule
+from .compress.pruning import METHODS, Schedule, SparsityReport
+from .compress.pruning.schedule import run_schedule
 from .compress.pruning.dynamic import DynamicGradientPruner
 from .compress.pruning.l0_subnetworks import LanguageL0Pruner
 from .compress.pruning.subnetworks import LanguageGradientPruner
@@ -306,18 +307,10 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
     groups = [k for k, (code, r) in enumerate(zip(config.languages, reps)) for _ in range(r * len(train_sets[code]))]
     data = encode(tokenizer, tokens, tags, config.max_length)
     steps = total_steps(len(data), config.batch_size, config.epochs)
-    if config.schedule == "paper":
-        # Appendix A.2 is by a language's training size; a multilingual union follows its
-        # largest language (20,000 for the paper's 40), which is our reading: the paper does
-        # not say which row its multilingual model used.
-        size = max(len(train_sets[c]) for c in config.languages)
-        schedule = paper_schedule(size, config.sparsity)
-    else:
-        schedule = derived_schedule(steps, config.sparsity)
-    if config.prune_at != "during":
-        # the masks are set once (before: now, on the pre-trained weights; after: on the
-        # fine-tuned ones) and then held
-        schedule = Schedule.held(config.sparsity)
+    # prune_at before / after: the masks are set once (on the pre-trained or the fine-tuned
+    # weights) and then held
+    schedule = run_schedule(config.schedule, steps, max(len(train_sets[c]) for c in config.languages),
+                            config.sparsity, config.prune_at)
     dev: dict[str | None, Encoded] = {}  # loaded on first use: only importance-based methods ask
 
     def importance_batches(code: str | None = None) -> list[dict]:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .compress.pruning.schedule import derived_schedule, paper_schedule
+from .compress.pruning.schedule import run_schedule
 from .config import IMPORTANCE_SENTENCES_PER_LANGUAGE, RunConfig
 from .grid import Grid
 from .training import total_steps
@@ -113,10 +113,8 @@ class RunPlan:
             return 0
         if c.dynamic:
             return 1
-        if c.schedule == "paper":  # as polycompress.experiment: by the union's largest language
-            schedule = paper_schedule(max(c.expected_train_size(code) for code in c.languages), c.sparsity)
-        else:
-            schedule = derived_schedule(self.steps, c.sparsity)
+        schedule = run_schedule(c.schedule, self.steps, max(c.expected_train_size(code) for code in c.languages),
+                                c.sparsity, c.prune_at)
         return sum(schedule.sparsity(step) > 0 for step in schedule.update_steps())
 
     def gpu_seconds(self) -> float | None:

@@ -248,9 +248,7 @@ class LanguageL0Pruner:
 
     def shared_structure(self) -> Structure:
         """What every language dropped: the part of the encoder no subnetwork uses."""
-        every = list(self.structures.values())
-        return Structure(torch.stack([s.heads for s in every]).any(0), torch.stack([s.units for s in every]).any(0),
-                         None if every[0].ranks is None else torch.stack([s.ranks for s in every]).any(0))
+        return Structure.union(self.structures.values())
 
     def report(self) -> SparsityReport:
         """Zeros over the encoder once what *no* language uses is removed (each language's own

@@ -87,3 +87,13 @@ def derived_schedule(total_steps: int, final: float) -> Schedule:
     frequency = max(1, (end - start) // DERIVED_UPDATES)
     end = start + frequency * ((end - start) // frequency)  # the last update lands on `end`
     return Schedule(start, end, frequency, final)
+
+
+def run_schedule(kind: str, steps: int, largest_train_size: int, final: float, prune_at: str = "during") -> Schedule:
+    """The schedule a run prunes on: ``kind`` "paper" (appendix A.2, by the training size of the
+    union's largest language: our reading, the paper does not say which row its multilingual
+    model used) or "derived" (by ``steps``); held (masks set once) unless pruned during training.
+    One definition for the runner (:mod:`polycompress.experiment`) and the planner."""
+    if prune_at != "during":
+        return Schedule.held(final)
+    return paper_schedule(largest_train_size, final) if kind == "paper" else derived_schedule(steps, final)

@@ -65,6 +65,13 @@ class Structure:
         return cls(torch.ones(len(layers), n_heads, dtype=torch.bool), torch.ones(len(layers), n_units, dtype=torch.bool),
                    None if emb is None else torch.ones(emb.rank, dtype=torch.bool))
 
+    @classmethod
+    def union(cls, structures: Iterable[Structure]) -> Structure:
+        """What any of ``structures`` keeps (non-shared subnetworks: what no language drops)."""
+        every = list(structures)
+        return cls(torch.stack([s.heads for s in every]).any(0), torch.stack([s.units for s in every]).any(0),
+                   None if every[0].ranks is None else torch.stack([s.ranks for s in every]).any(0))
+
 
 def costs(model: nn.Module) -> tuple[int, int, int]:
     """(parameters per head, per FFN unit, in all encoder layers), see the module docstring."""
