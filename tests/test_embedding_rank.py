@@ -16,6 +16,40 @@ from polycompress.compress.pruning.structured import (
 from test_structured import batches  # the toy batches of the tiny BERT
 
 
+def fit(model, pruner, data, optimizer, languages: int = 0, penalty: bool = False) -> None:
+    """Train ``model`` on ``data`` with ``pruner`` stepping after each optimizer step; with
+    ``languages``, batch i goes through language i mod ``languages``'s subnetwork; with
+    ``penalty``, the pruner's term joins the loss."""
+    for step, batch in enumerate(data):
+        if languages:
+            pruner.use_group(step % languages)
+        loss = model(**batch).loss
+        (loss + pruner.penalty() if penalty else loss).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        pruner.step(step)
+
+
+def assert_removed_predicts_as_gated(model, structure, ids) -> torch.nn.Module:
+    """``structure``'s physically smaller model (rank included) gives the logits ``model`` gives
+    as it stands (through whatever gates it holds); the copy it is cut from computes without them.
+    Returns the smaller model."""
+    import copy
+
+    with torch.no_grad():
+        gated = model(input_ids=ids).logits
+    plain = copy.deepcopy(model)
+    for module in plain.modules():
+        module._forward_pre_hooks.clear()
+        module._forward_hooks.clear()
+    factorised(plain).gate = None
+    small = compact(plain, structure).eval()
+    assert factorised(small).rank == int(structure.ranks.sum())
+    with torch.no_grad():
+        assert torch.allclose(gated, small(input_ids=ids).logits, atol=1e-5)
+    return small
+
+
 def test_the_factorised_model_computes_what_the_model_computed(tiny_bert):
     model = tiny_bert.eval()
     ids = batches(1)[0]["input_ids"]
@@ -57,12 +91,7 @@ def test_grad_with_the_embeddings_prunes_their_rank_and_compacts_exactly(tiny_be
     pruner = GradientPruner(model, Schedule(start=1, end=5, frequency=2, final=0.6), scope="incl_embeddings",
                             importance_batches=lambda: batches(2))
     assert factorised(model) is not None  # factorised when the pruner is made, before any optimizer
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    for step, batch in enumerate(batches(8, seed=3)):
-        model(**batch).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        pruner.step(step)
+    fit(model, pruner, batches(8, seed=3), torch.optim.AdamW(model.parameters(), lr=1e-2))
     s = pruner.structure
     assert s.ranks is not None and (~s.ranks).any()  # some rank components went
     emb = factorised(model)
@@ -70,10 +99,7 @@ def test_grad_with_the_embeddings_prunes_their_rank_and_compacts_exactly(tiny_be
     assert pruner.report().achieved >= pruner.current - 1e-9
     model.eval()
     ids = batches(1, seed=9)[0]["input_ids"]
-    small = compact(model, s).eval()
-    assert factorised(small).rank == int(s.ranks.sum())
-    with torch.no_grad():
-        assert torch.allclose(model(input_ids=ids).logits, small(input_ids=ids).logits, atol=1e-5)
+    small = assert_removed_predicts_as_gated(model, s, ids)
     folder = save(small, tmp_path / "small")
     loaded = AutoModelForTokenClassification.from_pretrained(folder, trust_remote_code=True).eval()
     assert loaded.config.embedding_rank == int(s.ranks.sum())
@@ -137,11 +163,7 @@ def test_l0_with_the_embeddings_gates_their_rank_and_leaves_a_plain_masked_model
     assert (emb.left.detach()[:, ~s.ranks] == 0).all() and (emb.right.detach()[~s.ranks] == 0).all()
     assert any(t.name.endswith("word_embeddings.left") for t in pruner.report().tensors)
     model.eval()
-    ids = batches(1, seed=9)[0]["input_ids"]
-    small = compact(model, s).eval()
-    assert factorised(small).rank == int(s.ranks.sum())
-    with torch.no_grad():
-        assert torch.allclose(model(input_ids=ids).logits, small(input_ids=ids).logits, atol=1e-5)
+    assert_removed_predicts_as_gated(model, s, batches(1, seed=9)[0]["input_ids"])
 
 
 def test_a_real_dynamic_run_prunes_the_embedding_rank_at_every_level(real_mirror, e5_folder, tmp_path):
@@ -167,9 +189,6 @@ def test_non_shared_grad_gives_each_language_rank_components_of_its_own(tiny_ber
     """Non-shared grad with the embeddings: each language's structure keeps its own rank
     components, measured through its own subnetwork (its rank gate included), at its target over
     encoder and factors, and that language's removed model computes what its gated one does."""
-    import copy
-
-    from polycompress.compress.pruning.structured import install_gates
     from polycompress.compress.pruning.subnetworks import LanguageGradientPruner
 
     model = tiny_bert.train()
@@ -178,13 +197,7 @@ def test_non_shared_grad_gives_each_language_rank_components_of_its_own(tiny_ber
                                     importance_batches=lambda code: dev[code], languages=["xx", "yy"])
     emb = factorised(model)
     assert emb is not None
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # structures only
-    for step, batch in enumerate(batches(8, seed=5)):
-        pruner.use_group(step % 2)
-        model(**batch).loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        pruner.step(step)
+    fit(model, pruner, batches(8, seed=5), torch.optim.SGD(model.parameters(), lr=0.0), languages=2)  # structures only
     head, unit, total = costs(model)
     rank, emb_total = rank_costs(model)
     for code in ("xx", "yy"):
@@ -199,16 +212,7 @@ def test_non_shared_grad_gives_each_language_rank_components_of_its_own(tiny_ber
     for code in ("xx", "yy"):
         pruner.use(code)
         assert torch.equal(emb.gate.bool(), pruner.structures[code].ranks)
-        with torch.no_grad():
-            gated = model(input_ids=ids).logits
-        for handle in pruner.handles:  # the compact copy must compute without the gates
-            handle.remove()
-        plain = copy.deepcopy(model)
-        factorised(plain).gate = None
-        small = compact(plain, pruner.structures[code]).eval()
-        pruner.handles = install_gates(model, lambda i: pruner._gates[0][i], lambda i: pruner._gates[1][i])
-        with torch.no_grad():
-            assert torch.allclose(gated, small(input_ids=ids).logits, atol=1e-5)
+        assert_removed_predicts_as_gated(model, pruner.structures[code], ids)
 
 
 def test_rank_importance_is_measured_through_a_subnetwork_s_rank_gate(tiny_bert):
@@ -226,8 +230,6 @@ def test_non_shared_l0_gates_each_language_s_rank_and_meets_its_target(tiny_bert
     """Non-shared L0 with the embeddings: every language has rank gates of its own, priced in its
     expected sparsity (encoder and factors) and part of its diversity vector; fixed structures keep
     ranks, and each language's removed model computes what its gated one does."""
-    import copy
-
     from polycompress.compress.pruning.l0_subnetworks import LanguageL0Pruner
 
     torch.manual_seed(0)
@@ -237,14 +239,8 @@ def test_non_shared_l0_gates_each_language_s_rank_and_meets_its_target(tiny_bert
                               languages=codes, families={"xx": "A", "yy": "B"})
     emb = factorised(model)
     assert emb is not None and pruner.open_probabilities().shape[1] == 2 * 2 + 2 * 64 + emb.rank
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # gates only
-    for step, batch in enumerate(batches(60, seed=5)):
-        pruner.use_group(step % 2)
-        (model(**batch).loss + pruner.penalty()).backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        pruner.step(step)
-    pruner.finish()
+    fit(model, pruner, batches(60, seed=5), torch.optim.SGD(model.parameters(), lr=0.0), languages=2, penalty=True)
+    pruner.finish()  # the gates only were trained: lr 0 for the weights
     head, unit, total = costs(model)
     rank, emb_total = rank_costs(model)
     for code in codes:
@@ -257,13 +253,6 @@ def test_non_shared_l0_gates_each_language_s_rank_and_meets_its_target(tiny_bert
     for code in codes:
         pruner.use(code)
         with torch.no_grad():
-            gated = model(input_ids=ids).logits
+            model(input_ids=ids)  # the forward pass draws the language's rank gate
         assert torch.equal(emb.gate.bool(), pruner.structures[code].ranks)
-        plain = copy.deepcopy(model)
-        for module in plain.modules():  # the copy computes without any gate
-            module._forward_pre_hooks.clear()
-            module._forward_hooks.clear()
-        factorised(plain).gate = None
-        small = compact(plain, pruner.structures[code]).eval()
-        with torch.no_grad():
-            assert torch.allclose(gated, small(input_ids=ids).logits, atol=1e-5)
+        assert_removed_predicts_as_gated(model, pruner.structures[code], ids)
