@@ -108,11 +108,13 @@ def test_the_cpu_figures_give_back_the_measured_default_grid():
 def test_grad_runs_are_estimated_with_their_importance_passes():
     """A grad run costs its dense twin plus its importance measurements (6 on the derived
     schedule: its first update has target 0 and measures nothing; 1 for Dynamic Sparsification),
-    each a fp32 pass over 100 development sentences per language; l0 is not counted."""
+    each a pass over 100 development sentences per language in the run's precision, bf16
+    here; l0 is not counted."""
     plans = {(p.config.method, p.config.sparsity, bool(p.config.dynamic)): p
              for p in plan.plan_runs(load_grid("li-ds").runs()) if p.config.seed == 0}
     dense = plans[("dense", 0.0, False)]
-    per_pass = 100 * 8 * plan.CPU_SECONDS_PER_STEP_SENTENCE
+    per_pass = 100 * 8 * plan.CPU_IMPORTANCE_SECONDS_PER_SENTENCE["bf16"]
+    assert dense.config.precision == "bf16"
     alone = plans[("grad", 0.5, False)]
     assert alone.importance_measurements() == 6 and dense.importance_measurements() == 0
     assert alone.cpu_seconds() - dense.cpu_seconds() == pytest.approx(6 * per_pass)

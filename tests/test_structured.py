@@ -20,6 +20,22 @@ def batches(n=3, seed=0):
     return out
 
 
+def test_importance_in_bf16_ranks_as_in_fp32_and_leaves_the_model_as_it_was(tiny_bert):
+    """Under bf16 autocast (a bf16 run's importance passes) the scores are float32 and close to
+    fp32's; weights, their gradients and the training flag are untouched."""
+    model = tiny_bert.train()
+    weights = {n: p.detach().clone() for n, p in model.named_parameters()}
+    fp32 = gradient_importance(model, batches(2))
+    bf16 = gradient_importance(model, batches(2), precision="bf16")
+    for a, b in zip(fp32, bf16):
+        assert b.dtype == torch.float32
+        assert torch.allclose(a, b, atol=0.05), (a - b).abs().max()
+    assert model.training and all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(p, weights[n]) for n, p in model.named_parameters())
+    with pytest.raises(ValueError, match="precision"):
+        gradient_importance(model, batches(1), precision="fp8")
+
+
 def test_head_importance_is_the_gradient_of_a_gate(tiny_bert):
     """|dL/dg| at g = 1 equals |sum of head output * dL/d(head output)| (Michel et al.)."""
     model = tiny_bert.eval()

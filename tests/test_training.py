@@ -2,7 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from polycompress.training import IGNORE, Encoded, encode, grouped_batches, language_batches, predict, train
+from polycompress.training import (
+    IGNORE, Encoded, encode, grouped_batches, language_batches, predict, sorted_batches, train,
+)
 
 
 def test_first_piece_labelling(e5_folder):
@@ -34,6 +36,18 @@ def test_language_batches_hold_one_language_each_and_cover_every_sentence_once()
     assert sorted(np.concatenate(batches).tolist()) == list(range(300))
     assert all(len(set(groups[b])) == 1 for b in batches)
     assert len({int(groups[b[0]]) for b in batches[:6]}) > 1  # languages interleaved, not in blocks
+
+
+def test_sorted_batches_cover_every_sentence_once_longest_first():
+    data = toy_data(50)
+    batches = sorted_batches(data, 8, pad_id=1)
+    assert [len(b["input_ids"]) for b in batches] == [8] * 6 + [2]
+    real = [int(n) for b in batches for n in b["attention_mask"].sum(1)]
+    assert real == sorted((len(x) for x in data.input_ids), reverse=True)
+    # each batch is padded to its own longest: far less than to the longest of all
+    assert sum(b["input_ids"].numel() for b in batches) < 50 * max(real)
+    kept = sorted(tuple(row[row != IGNORE].tolist()) for b in batches for row in b["labels"])
+    assert kept == sorted(tuple(x for x in labels if x != IGNORE) for labels in data.labels)
 
 
 def toy_data(n=24):

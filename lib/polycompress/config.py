@@ -23,7 +23,8 @@ ENGINE_VERSION = 5  # 3: fused AdamW; predictions and embedding rows stored; 4: 
 #: runs get new ids (and are redone), the other methods' finished runs stay valid.
 METHOD_VERSIONS: dict[str, int] = {
     "l0": 3,  # 2: gate learning rate scaled to the schedule; 3: learned multiplier, structure fixed at the target
-    "grad": 2,  # 2: one threshold over heads and FFN units (Li et al.), 100 development sentences per language
+    "grad": 3,  # 2: one threshold over heads and FFN units (Li et al.), 100 development sentences per language;
+    # 3: importance in the run's precision (bf16), development batches one language's, sorted by length
 }
 
 SETTINGS = ("monolingual", "multilingual")
@@ -35,7 +36,8 @@ SCHEDULES = ("derived", "paper")
 #: polycompress.experiment.importance_data). Each measurement costs a forward and backward pass
 #: over them at every schedule update with a target above 0, so this is a budget: Li et al. score
 #: on thousands of sentences per language on GPUs; 100 per language is what a CPU run affords (a
-#: multilingual run of 8 languages scores 800 sentences 6 times, about 40 s each here)
+#: multilingual run of 8 languages scores 800 sentences 6 times, about 6 s each at 2 threads in
+#: bf16 with length-sorted batches, 23 s in fp32 unsorted: benchmarks/importance_speed.py)
 IMPORTANCE_SENTENCES_PER_LANGUAGE = 100
 STRUCTURED = ("grad", "l0")  # methods that remove whole heads and FFN units (sparsity over the encoder)
 #: one subnetwork for all training languages, or one per language (Li et al. 2022): structured methods

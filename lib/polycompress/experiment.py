@@ -43,7 +43,8 @@ from .compress.pruning.subnetworks import LanguageGradientPruner
 from .compress.pruning.rows import language_rows, mention_words
 from .settings import cache_root
 from .training import (
-    Encoded, TrainResult, check_precision, collate, encode, predict, resolve_device, to_device, total_steps, train,
+    Encoded, TrainResult, check_precision, encode, predict, resolve_device, sorted_batches, to_device, total_steps,
+    train,
 )
 
 DATA_SEED = 0  # sub-samples are the same for every seed and method: comparisons are paired
@@ -210,6 +211,17 @@ def importance_data(config: RunConfig, tokenizer, dev_sets: dict, languages: Seq
     return encode(tokenizer, tokens, tags, config.max_length)
 
 
+def development_batches(config: RunConfig, tokenizer, dev_sets: dict, code: str | None = None) -> list[dict]:
+    """The batches importance is measured on (:func:`importance_data`), of every training
+    language or of ``code`` alone, in ``config.batch_size``. A batch holds one language's
+    sentences, sorted by length within the language: little padding, and no language's gradient
+    is averaged with another's before its absolute value is taken (gradient_importance sums
+    |dL/dg| batch by batch)."""
+    return [b for c in ([code] if code is not None else config.languages)
+            for b in sorted_batches(importance_data(config, tokenizer, dev_sets, [c]),
+                                    config.batch_size, tokenizer.pad_token_id)]
+
+
 def distil(config: RunConfig, teacher, fine_tune, trained: TrainResult | None):
     """The student of a distillation run and its training record. Task-specific: ``teacher`` is
     the fine-tuned model (``trained`` its record, which comes first), the student learns from its
@@ -311,15 +323,13 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
     # weights) and then held
     schedule = run_schedule(config.schedule, steps, max(len(train_sets[c]) for c in config.languages),
                             config.sparsity, config.prune_at)
-    dev: dict[str | None, Encoded] = {}  # loaded on first use: only importance-based methods ask
+    dev: dict[str | None, list[dict]] = {}  # loaded on first use: only importance-based methods ask
 
     def importance_batches(code: str | None = None) -> list[dict]:
-        """Development batches of every training language, or of ``code`` alone."""
+        """Development batches of every training language, or of ``code`` alone (on ``device``)."""
         if code not in dev:
-            dev[code] = importance_data(config, tokenizer, dev_sets, None if code is None else [code])
-        d = dev[code]
-        return [to_device(collate(d, range(i, min(i + config.batch_size, len(d))), tokenizer.pad_token_id), device)
-                for i in range(0, len(d), config.batch_size)]
+            dev[code] = development_batches(config, tokenizer, dev_sets, code)
+        return [to_device(b, device) for b in dev[code]]
 
     non_shared = config.subnetworks == "non_shared"
     if non_shared:  # one subnetwork per language (Li et al. 2022): grad, or their improved L0
@@ -333,7 +343,8 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
                     families={c: (language_table.get(c).family
                                   if language_table.related(language_table.get(c), language_table.get(c), "family")
                                   else None) for c in config.languages},
-                    outside=outside_rows(config, folder), levels=config.dynamic, seed=config.seed)
+                    outside=outside_rows(config, folder), levels=config.dynamic, seed=config.seed,
+                    precision=config.precision)  # of grad's importance passes
 
     def fine_tune(epochs: float, net=None, loss_fn=None) -> TrainResult:
         return train(

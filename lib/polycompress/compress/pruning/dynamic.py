@@ -102,7 +102,7 @@ class DynamicGradientPruner:
 
     def __init__(self, model: nn.Module, schedule: Schedule, scope: str = "partial", granularity: str = "per_tensor",
                  importance_batches: Callable[[], Iterable[dict]] | None = None, levels: Sequence[float] = (),
-                 seed: int = 0, allocation: str = "global", **context):
+                 seed: int = 0, allocation: str = "global", precision: str = "fp32", **context):
         if scope not in ("partial", "incl_embeddings"):
             raise ValueError(f"unknown scope {scope!r}")
         if importance_batches is None:
@@ -114,6 +114,7 @@ class DynamicGradientPruner:
             raise ValueError(f"the schedule's final sparsity ({schedule.final}) must be the largest level ({levels[-1]})")
         self.model, self.schedule, self.scope, self.granularity = model, schedule, scope, granularity
         self.importance_batches, self.levels, self.allocation = importance_batches, levels, allocation
+        self.precision = precision  # of the importance pass (gradient_importance)
         # the embeddings' rank gated with the heads and units: factorised before the optimizer is
         # made (the pruner is made first), the same function at step 0
         self.embedding = factorise(model) if scope == "incl_embeddings" else None
@@ -144,9 +145,10 @@ class DynamicGradientPruner:
         ranks = None
         if self.embedding is not None:
             self.embedding.gate = None  # importance is measured through gates of its own
-            heads, units, ranks = gradient_importance(self.model, self.importance_batches(), ranks=True)
+            heads, units, ranks = gradient_importance(self.model, self.importance_batches(), ranks=True,
+                                                     precision=self.precision)
         else:
-            heads, units = gradient_importance(self.model, self.importance_batches())
+            heads, units = gradient_importance(self.model, self.importance_batches(), precision=self.precision)
         self.structures = nested_structures(self.model, heads, units, self.levels, self.allocation, ranks)
         self.removed_at = removal_levels(self.structures)
         self.ranks_removed_at = rank_removal_levels(self.structures)

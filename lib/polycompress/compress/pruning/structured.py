@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ...config import PRECISIONS
+from ...training import autocast
 from .embedding_rank import factorise, factorised
 from .report import SparsityReport, TensorSparsity
 from .schedule import Schedule
@@ -145,13 +147,24 @@ class _Gates:
         self.handles.clear()
 
 
-def gradient_importance(model: nn.Module, batches: Iterable[dict], ranks: bool = False):
+def gradient_importance(model: nn.Module, batches: Iterable[dict], ranks: bool = False,
+                        precision: str = "fp32"):
     """``E |dL/dg|`` for every head ``(layers, heads)`` and FFN unit ``(layers, units)``,
     normalised per layer by the L2 norm; with ``ranks`` (factorised word embeddings) also for
     every rank component ``(d,)``, normalised as one more group, as a third tensor, measured
     through the 0/1 rank gate the embeddings hold if any (a subnetwork's). ``batches`` are model
     inputs with ``labels``; the model's weights and gradients are left as they were (dropout off
-    while measuring)."""
+    while measuring).
+
+    ``precision`` "bf16" runs the forward pass under bf16 autocast, as training does (the
+    gates and scores stay float32): on e5-small, 800 development sentences take 15 s instead of
+    23 s at 2 threads and the top half of the ranking is 99.8% the same as in fp32
+    (benchmarks/importance_speed.py). "fp16" measures in fp32: without a loss scaler the gates'
+    gradients would underflow in half precision."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    device = next(model.parameters()).device.type
+    cast = precision if precision == "bf16" else "fp32"
     was_training = model.training
     model.eval()
     saved = {n: (None if p.grad is None else p.grad.clone()) for n, p in model.named_parameters()}
@@ -169,7 +182,8 @@ def gradient_importance(model: nn.Module, batches: Iterable[dict], ranks: bool =
             for batch in batches:
                 if emb is not None:  # a new product each pass: autograd frees the last one's graph
                     emb.gate = leaf if base is None else leaf * base
-                loss = model(**batch).loss
+                with autocast(device, cast):
+                    loss = model(**batch).loss
                 wrt = [gates.heads, gates.units] + ([leaf] if emb is not None else [])
                 for k, g in enumerate(torch.autograd.grad(loss, wrt)):
                     scores[k] = g.abs() if scores[k] is None else scores[k] + g.abs()
@@ -361,13 +375,14 @@ class GradientPruner:
     """
 
     def __init__(self, model: nn.Module, schedule: Schedule, scope: str = "partial", granularity: str = "per_tensor",
-                 importance_batches: Callable[[], Iterable[dict]] | None = None, **context):
+                 importance_batches: Callable[[], Iterable[dict]] | None = None, precision: str = "fp32",
+                 **context):
         if scope not in ("partial", "incl_embeddings"):
             raise ValueError(f"unknown scope {scope!r}")
         if importance_batches is None:
             raise ValueError("method 'grad' needs development batches to measure importance on")
         self.model, self.schedule, self.scope, self.granularity = model, schedule, scope, granularity
-        self.importance_batches = importance_batches
+        self.importance_batches, self.precision = importance_batches, precision
         if scope == "incl_embeddings":
             # the embeddings' rank is pruned with the heads and units (Li et al. Eq. 3): the model
             # trains the factorised product from the start (the same function at step 0), so the
@@ -390,10 +405,11 @@ class GradientPruner:
         if sparsity <= 0.0:
             pass
         elif self.structure.ranks is not None:
-            heads, units, ranks = gradient_importance(self.model, self.importance_batches(), ranks=True)
+            heads, units, ranks = gradient_importance(self.model, self.importance_batches(), ranks=True,
+                                                     precision=self.precision)
             self.structure = select(self.model, heads, units, sparsity, self.structure, ranks=ranks)
         else:
-            heads, units = gradient_importance(self.model, self.importance_batches())
+            heads, units = gradient_importance(self.model, self.importance_batches(), precision=self.precision)
             self.structure = select(self.model, heads, units, sparsity, self.structure)
         self.masks = structure_masks(self.model, self.structure)
         self.current = pruned_share(self.model, self.structure)

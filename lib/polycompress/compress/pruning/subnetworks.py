@@ -41,7 +41,7 @@ class LanguageGradientPruner:
 
     def __init__(self, model: nn.Module, schedule: Schedule, scope: str = "partial", granularity: str = "per_tensor",
                  importance_batches: Callable[[str], Iterable[dict]] | None = None,
-                 languages: Sequence[str] = (), **context):
+                 languages: Sequence[str] = (), precision: str = "fp32", **context):
         if scope not in ("partial", "incl_embeddings"):
             raise ValueError(f"unknown scope {scope!r}")
         if importance_batches is None or not languages:
@@ -50,6 +50,7 @@ class LanguageGradientPruner:
         # factorised before the optimizer is made (the pruner is made first): the same function
         self.embedding = factorise(model) if scope == "incl_embeddings" else None
         self.importance_batches, self.languages = importance_batches, list(languages)
+        self.precision = precision  # of the importance pass (gradient_importance)
         self.structures = {code: Structure.full(model) for code in self.languages}
         self.current = 0.0  # mean over languages of the share of the encoder each one's subnetwork drops
         self.history: list[tuple[int, float]] = []
@@ -77,10 +78,12 @@ class LanguageGradientPruner:
         for code in self.languages:  # importance of each language measured through its own subnetwork
             self.use(code)
             if self.embedding is not None:
-                heads, units, ranks = gradient_importance(self.model, self.importance_batches(code), ranks=True)
+                heads, units, ranks = gradient_importance(self.model, self.importance_batches(code), ranks=True,
+                                                         precision=self.precision)
                 self.structures[code] = select(self.model, heads, units, sparsity, self.structures[code], ranks=ranks)
             else:
-                heads, units = gradient_importance(self.model, self.importance_batches(code))
+                heads, units = gradient_importance(self.model, self.importance_batches(code),
+                                                   precision=self.precision)
                 self.structures[code] = select(self.model, heads, units, sparsity, self.structures[code])
         self.use(active)
         self.current = sum(self.achieved(c) for c in self.languages) / len(self.languages)
