@@ -168,7 +168,7 @@ class RunConfig:
     # a linear learning-rate warm-up over this fraction of each fine-tuning's steps (0: none, as
     # run_ner; see polycompress.training.train)
     warmup: float = 0.0
-    # method grad: Dynamic Sparsification (Li et al. 2022, Sec. 6.1; compress.pruning.dynamic):
+    # methods grad and l0: Dynamic Sparsification (Li et al. 2022, Sec. 6.1; compress.pruning.dynamic, .dynamic_l0):
     # train once through subnetworks drawn from these sparsities (of the encoder), then score
     # each of them; ``sparsity`` must be the largest. Empty: a run trained for ``sparsity`` alone
     dynamic: tuple[float, ...] = ()
@@ -270,8 +270,8 @@ class RunConfig:
             if len(set(self.prune_after)) != len(self.prune_after) or not all(0.0 < x < 1.0 for x in self.prune_after):
                 fail(f"prune_after must be distinct fractions in (0, 1), got {list(self.prune_after)}")
         if self.dynamic:
-            if self.method != "grad" or self.subnetworks != "shared":
-                fail(f"dynamic (Dynamic Sparsification) is implemented for method 'grad' with shared subnetworks, "
+            if self.method not in STRUCTURED or self.subnetworks != "shared":
+                fail(f"dynamic (Dynamic Sparsification) is implemented for methods {list(STRUCTURED)} with shared subnetworks, "
                      f"not method {self.method!r} ({self.subnetworks})")
             if len(set(self.dynamic)) != len(self.dynamic) or not all(0.0 < x < 1.0 for x in self.dynamic):
                 fail(f"dynamic must be distinct sparsities in (0, 1), got {list(self.dynamic)}")

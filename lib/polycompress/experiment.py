@@ -38,6 +38,7 @@ from .perturb import SCOPES, UNSEEN, donor_words, perturbed_test_sets
 from .compress.pruning import METHODS, Schedule, SparsityReport
 from .compress.pruning.schedule import run_schedule
 from .compress.pruning.dynamic import DynamicGradientPruner
+from .compress.pruning.dynamic_l0 import DynamicL0Pruner
 from .compress.pruning.l0_subnetworks import LanguageL0Pruner
 from .compress.pruning.subnetworks import LanguageGradientPruner
 from .compress.pruning.rows import language_rows, mention_words
@@ -335,7 +336,8 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
     if non_shared:  # one subnetwork per language (Li et al. 2022): grad, or their improved L0
         method = {"grad": LanguageGradientPruner, "l0": LanguageL0Pruner}[config.method]
     else:
-        method = DynamicGradientPruner if config.dynamic else METHODS[config.method]
+        method = ({"grad": DynamicGradientPruner, "l0": DynamicL0Pruner}[config.method] if config.dynamic
+                  else METHODS[config.method])
     pruner = method(model, schedule, config.scope, config.granularity,
                     importance_batches=importance_batches, languages=config.languages,
                     # the prior of L0's diversity term: languages of one family are not pushed apart
@@ -499,6 +501,11 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
         # Dynamic Sparsification: the step of its one ranking, and the steps each level trained
         "ranked_at": getattr(pruner, "ranked_at", None),
         "steps_per_level": ({str(k): v for k, v in pruner.steps_per_level().items()} if config.dynamic else None),
+        # L0 with Dynamic Sparsification: its constraint's multiplier at the end and how far the
+        # expected sparsity missed the drawn level over the last tenth of the steps
+        "gates": ({"multiplier": pruner.multiplier,
+                   "mean_miss_last_tenth": float(np.mean(pruner.misses[-max(1, len(pruner.misses) // 10):]))
+                   if pruner.misses else None} if isinstance(pruner, DynamicL0Pruner) else None),
         # embeddings pruned over the full vocabulary of a trimmed model: what the unused rows lost
         "outside_rows": pruner.outside_report() if getattr(pruner, "outside", None) else None,
         "model_folder": folder, "torch_threads": torch.get_num_threads(),

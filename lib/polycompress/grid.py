@@ -21,8 +21,9 @@ A grid file::
     embedding_pools: [full]                        # incl_embeddings: sparsity over the full
                                                    # vocabulary ("full") and/or the trimmed rows
     prune_at: [during]                             # imp: before / during / after fine-tuning
-    dynamic: [0.1, 0.3, 0.5, 0.7, 0.9]             # one grad run per setting and seed trained once
-                                                   # for all these sparsities (Dynamic Sparsification)
+    dynamic: [0.1, 0.3, 0.5, 0.7, 0.9]             # one run per structured method, setting and seed
+                                                   # trained once for all these sparsities (Dynamic
+                                                   # Sparsification)
     structured_scopes: [partial, incl_embeddings]  # grad, l0: also prune the word embeddings' rank
     recovery_epochs: 0                             # prune_at after: epochs more with masks held
     corpora: {myner: /data/myner}                  # corpora of one's own, named in languages (polycompress.byo)
@@ -163,11 +164,11 @@ PRESETS["extended"] = {**PRESETS["default"], "methods": ["imp", "grad", "l0"], "
 
 #: the levels a Dynamic Sparsification run is trained for and scored at (a whole curve)
 DS_LEVELS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
-# Li et al. (2022), Sec. 6: Dynamic Sparsification against gradient pruning trained for one
-# sparsity, on the default's multilingual model (8 languages, 3 seeds, its dense runs shared):
-# one grad run per seed trained once through DS_LEVELS and scored at each, and grad runs
-# trained alone at 50% (the paper's Table 3) and 70%. Resumes into the default's folder.
-PRESETS["li-ds"] = {**PRESETS["default"], "monolingual": [], "methods": ["grad"], "scopes": ["partial"],
+# Li et al. (2022), Sec. 6: Dynamic Sparsification against pruning trained for one sparsity, on
+# the default's multilingual model (8 languages, 3 seeds, its dense runs shared): per seed and
+# method (grad, l0) one run trained once through DS_LEVELS and scored at each, and runs trained
+# alone at 50% (the paper's Table 3) and 70%. Resumes into the default's folder.
+PRESETS["li-ds"] = {**PRESETS["default"], "monolingual": [], "methods": ["grad", "l0"], "scopes": ["partial"],
                     "sparsities": [0.5, 0.7], "dynamic": DS_LEVELS}
 
 
@@ -287,6 +288,10 @@ class Grid:
         # Dynamic Sparsification: one grad run per setting and seed, trained once through these
         # levels and scored at each (RunConfig.dynamic)
         levels = [float(x) for x in s.pop("dynamic", [])]
+        ds_methods = [m for m in methods if m in STRUCTURED]
+        if levels and not ds_methods:
+            raise ConfigError(f"{self.where('dynamic')}: grid {self.name}: dynamic trains a structured method once "
+                              f"for all levels: methods must include one of {list(STRUCTURED)}, got {methods}")
         # grad's scopes: "partial" (heads and FFN units) and/or "incl_embeddings" (+ the word
         # embeddings' rank, compress.pruning.embedding_rank)
         structured_scopes = list(s.pop("structured_scopes", ["partial"]))
@@ -358,9 +363,9 @@ class Grid:
                                     out.append(RunConfig(method=method, scope=scope, sparsity=float(sparsity),
                                                          subnetworks=sub, embedding_pool=pool, prune_at=at,
                                                          recovery_epochs=recovery if at == "after" else 0.0, **common))
-            if levels:  # one per structured scope (the embeddings' rank too where the grid asks)
-                for scope in structured_scopes:
-                    out.append(RunConfig(method="grad", scope=scope, sparsity=max(levels), dynamic=tuple(levels),
+            if levels:  # one per structured method and scope (the embeddings' rank too where asked)
+                for method, scope in itertools.product(ds_methods, structured_scopes):
+                    out.append(RunConfig(method=method, scope=scope, sparsity=max(levels), dynamic=tuple(levels),
                                          **common))
         ids = [c.run_id for c in out]
         if len(set(ids)) != len(ids):

@@ -109,13 +109,16 @@ class RunPlan:
         return CPU_SECONDS_PER_RUN + train + evaluation + importance
 
     def importance_measurements(self) -> int:
-        """How often a ``grad`` run measures importance (0 for other methods): once for Dynamic
-        Sparsification, else at each schedule update with a target above 0."""
+        """How often a run measures gradient importance: a ``grad`` run at each schedule update
+        with a target above 0, a Dynamic Sparsification run (``grad`` or ``l0``, whose gates
+        start from a gradient ranking) once, other runs never."""
         c = self.config
-        if c.method != "grad" or self.steps is None:
+        if self.steps is None:
             return 0
         if c.dynamic:
             return 1
+        if c.method != "grad":
+            return 0
         schedule = run_schedule(c.schedule, self.steps, max(c.expected_train_size(code) for code in c.languages),
                                 c.sparsity, c.prune_at)
         return sum(schedule.sparsity(step) > 0 for step in schedule.update_steps())
