@@ -15,9 +15,9 @@ Models: the dense model and one model per pruned shape the grid's finished runs 
 - structured runs with one shared structure (``grad``, ``l0``): the run's kept heads and FFN units
   per layer (its ``structure.json``) physically removed (:mod:`polycompress.compress.pruning.compact`);
   one run per method and sparsity, the multilingual one where the grid has it;
-- a Dynamic Sparsification run (``dynamic``): each of its levels' kept heads and FFN units
-  removed, one run (the multilingual one where the grid has it): size and speed along the whole
-  curve of one training (Li et al. 2022, Fig. 4).
+- a Dynamic Sparsification run (``dynamic``) per method: each of its levels' kept heads and FFN
+  units removed, one run (the multilingual one where the grid has it): size and speed along the
+  whole curve of one training (Li et al. 2022, Fig. 4).
 
 A run keeps its scores, not its weights, so each model is rebuilt on the run's own base model
 (its trimmed vocabulary, ``done.json``) with the run's shape. On a CPU a dense kernel's time
@@ -98,14 +98,14 @@ def grid_models(grid: Path) -> tuple[str, list[dict]]:
     dynamic = table["dynamic"].map(lambda d: isinstance(d, list) and len(d) > 0) if "dynamic" in table \
         else pd.Series(False, index=table.index)
     shared = table[table["method"].isin(["grad", "l0"]) & (table.get("subnetworks", "shared") != "non_shared") & ~dynamic]
-    # Dynamic Sparsification: every level of one run per scope (the multilingual one if any; Li
-    # et al. Fig. 4)
-    for scope, part in (table[dynamic].groupby("scope") if dynamic.any() else []):
+    # Dynamic Sparsification: every level of one run per method and scope (the multilingual one
+    # if any; Li et al. Fig. 4)
+    for (method, scope), part in (table[dynamic].groupby(["method", "scope"]) if dynamic.any() else []):
         multi = part[part["setting"] == "multilingual"]
         run = (multi if len(multi) else part).sort_values("run_id").iloc[0]
         for level in sorted(run["dynamic"]):
-            specs.append({"model": "grad DS level (removed)" + (" incl. embedding rank" if scope == "incl_embeddings" else ""),
-                          "method": "grad", "scope": scope, "sparsity": float(level), "runs": [run["run_id"]],
+            specs.append({"model": f"{method} DS level (removed)" + (" incl. embedding rank" if scope == "incl_embeddings" else ""),
+                          "method": method, "scope": scope, "sparsity": float(level), "runs": [run["run_id"]],
                           "structure": str(run["dir"] / "structure.json"), "level": float(level)})
     for (method, scope, sparsity), part in shared.groupby(["method", "scope", "sparsity"]):
         multi = part[part["setting"] == "multilingual"]

@@ -277,11 +277,39 @@ def test_loss_against_pretraining_data_pairs_seeds_and_correlates_on_the_log_sca
             dense = 0.8 + 0.01 * seed
             # loss falls exactly with log tokens (yo: any loss, it has no count)
             loss = 0.5 if code == "yo" else 0.5 - 0.1 * float(np.log10(tokens[code]))
-            rows.append({"setting": "multilingual", "language": code, "sparsity": 0.0, "seed": seed, "training": "dense",
-                         "f1": dense})
-            rows.append({"setting": "multilingual", "language": code, "sparsity": 0.5, "seed": seed, "training": "DS",
-                         "f1": dense - loss})
+            rows.append({"setting": "multilingual", "method": "dense", "language": code, "sparsity": 0.0, "seed": seed,
+                         "training": "dense", "f1": dense})
+            rows.append({"setting": "multilingual", "method": "grad", "language": code, "sparsity": 0.5, "seed": seed,
+                         "training": "DS", "f1": dense - loss})
     loss = analysis.loss_by_pretraining(pd.DataFrame(rows))
     assert (loss["seeds"] == 2).all() and loss["pretraining_tokens_millions"].isna().sum() == 1
     corr = analysis.pretraining_correlation(loss).iloc[0]
     assert corr["languages"] == 5 and corr["without_tokens"] == 1 and corr["r"] == pytest.approx(-1.0)
+
+
+def test_whether_ds_costs_one_method_more_than_another_pairs_seeds_and_languages():
+    """Table 3's comparison: per language and seed, (DS - trained alone) of grad minus that of
+    l0; a negative difference (DS cost grad more) is "lower"; methods do not mix in the
+    DS-vs-alone cells."""
+    from polycompress import analysis, compare
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for code in ["en", "sw", "kk", "yo"]:
+        for seed in (0, 1, 2):
+            alone = 0.7 + 0.01 * seed
+            for method, cost in (("grad", -0.10), ("l0", -0.01)):
+                rows.append({"setting": "multilingual", "method": method, "language": code, "sparsity": 0.5,
+                             "seed": seed, "training": "trained alone", "f1": alone})
+                rows.append({"setting": "multilingual", "method": method, "language": code, "sparsity": 0.5,
+                             "seed": seed, "training": "DS", "f1": alone + cost + rng.normal(0, 0.002)})
+    f1 = pd.DataFrame(rows)
+    cells = analysis.ds_cost_by_method(f1, 0.5)
+    assert len(cells) == 4 and (cells["seeds"] == 3).all()
+    assert cells["difference"].mean() == pytest.approx(-0.09, abs=0.005)
+    assert compare.claim_verdict(cells, "lower") == "holds"
+    per_method = analysis.dynamic_cells(f1)
+    assert sorted(per_method["method"].unique()) == ["grad", "l0"] and len(per_method) == 8
+    assert per_method.groupby("method")["difference"].mean()["grad"] == pytest.approx(-0.10, abs=0.005)
+    # one method alone: nothing to compare
+    assert analysis.ds_cost_by_method(f1[f1["method"] == "grad"], 0.5).empty

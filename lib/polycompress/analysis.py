@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from . import compare, languages
-from .config import fill_missing, fill_subnetworks
+from .config import STRUCTURED, fill_missing, fill_subnetworks
 
 RESULTS_ENV = "POLYCOMPRESS_RESULTS"
 #: fewer points than this give no correlation coefficient: with three languages any ordering
@@ -317,23 +317,25 @@ TRAININGS = ("dense", "trained alone", "DS")
 
 
 def dynamic_f1(results: pd.DataFrame) -> pd.DataFrame:
-    """Regular-test F1 of shared gradient pruning trained once for every level (Dynamic
-    Sparsification, "DS"), trained for each sparsity alone ("trained alone"), and of the dense
-    runs, one row per (setting, language, sparsity, seed, training). ``results`` must hold both
-    kinds of run (``load_results(dynamic=None)``); sparsity is 0 for dense."""
+    """Regular-test F1 of shared structured pruning (``grad``, ``l0``) trained once for every
+    level (Dynamic Sparsification, "DS"), trained for each sparsity alone ("trained alone"), and
+    of the dense runs, one row per (setting, method, language, sparsity, seed, training); dense
+    rows have method "dense" and sparsity 0, and are every method's baseline. ``results`` must
+    hold both kinds of run (``load_results(dynamic=None)``)."""
     r = fill_missing(results, "dynamic")
-    r = r[(r["test_set"] == "regular") & r["method"].isin(["dense", "grad"]) & (r["subnetworks"] == "shared")
-          & r["f1"].notna()]
+    r = r[(r["test_set"] == "regular") & r["method"].isin(["dense", *STRUCTURED])
+          & (r["subnetworks"] == "shared") & r["f1"].notna()]
     trained = np.array([lang in train.split(",") for lang, train in zip(r["language"], r["train_languages"])], dtype=bool)
     r = r.loc[trained]  # not zero-shot
     training = np.where(r["method"] == "dense", "dense", np.where(r["dynamic"].eq(True), "DS", "trained alone"))
     out = r.assign(training=training, sparsity=r["target_sparsity"].astype(float))
-    return out[["setting", "language", "sparsity", "seed", "training", "f1", "achieved_sparsity", "run_id"]].reset_index(drop=True)
+    return out[["setting", "method", "language", "sparsity", "seed", "training", "f1", "achieved_sparsity",
+                "run_id"]].reset_index(drop=True)
 
 
 def loss_by_pretraining(f1: pd.DataFrame) -> pd.DataFrame:
-    """Per (setting, training, sparsity, language) of :func:`dynamic_f1`: the accuracy loss,
-    dense minus pruned regular F1 of the same seed, averaged over seeds, and the language's
+    """Per (setting, method, training, sparsity, language) of :func:`dynamic_f1`: the accuracy
+    loss, dense minus pruned regular F1 of the same seed, averaged over seeds, and the language's
     XLM-R pre-training tokens (:func:`polycompress.reference.xlmr_pretraining_tokens`; NaN for a
     language XLM-R did not see)."""
     from . import reference
@@ -342,7 +344,7 @@ def loss_by_pretraining(f1: pd.DataFrame) -> pd.DataFrame:
     pruned = f1[f1["training"] != "dense"].merge(dense, on=["setting", "language", "seed"], how="inner",
                                                  validate="many_to_one")
     pruned["loss"] = pruned["dense_f1"] - pruned["f1"]
-    out = pruned.groupby(["setting", "training", "sparsity", "language"], as_index=False).agg(
+    out = pruned.groupby(["setting", "method", "training", "sparsity", "language"], as_index=False).agg(
         loss=("loss", "mean"), seeds=("seed", "nunique"))
     tokens = reference.xlmr_pretraining_tokens().set_index("code")["tokens_millions"]
     out["pretraining_tokens_millions"] = out["language"].map(tokens)
@@ -350,33 +352,49 @@ def loss_by_pretraining(f1: pd.DataFrame) -> pd.DataFrame:
 
 
 def pretraining_correlation(loss: pd.DataFrame) -> pd.DataFrame:
-    """Per (setting, training, sparsity) of :func:`loss_by_pretraining`: Pearson's r between the
-    loss and log10 of the pre-training tokens (Li et al. 2022, Fig. 2), over the languages with a
-    token count, with scipy's 95% interval (Fisher's z) and p; NaN below 4 languages."""
+    """Per (setting, method, training, sparsity) of :func:`loss_by_pretraining`: Pearson's r
+    between the loss and log10 of the pre-training tokens (Li et al. 2022, Fig. 2), over the
+    languages with a token count, with scipy's 95% interval (Fisher's z) and p; NaN below 4
+    languages."""
+    keys = ["setting", "method", "training", "sparsity"]
     rows = []
-    for key, g in loss.dropna(subset=["pretraining_tokens_millions"]).groupby(["setting", "training", "sparsity"]):
-        row = dict(zip(["setting", "training", "sparsity"], key), languages=len(g),
-                   without_tokens=int(loss.loc[(loss["setting"] == key[0]) & (loss["training"] == key[1])
-                                               & (loss["sparsity"] == key[2]), "pretraining_tokens_millions"].isna().sum()))
-        if len(g) >= 4 and g["loss"].nunique() > 1:
-            test = stats.pearsonr(np.log10(g["pretraining_tokens_millions"]), g["loss"])
+    for key, g in loss.groupby(keys):
+        with_tokens = g.dropna(subset=["pretraining_tokens_millions"])
+        row = dict(zip(keys, key), languages=len(with_tokens), without_tokens=len(g) - len(with_tokens))
+        if len(with_tokens) >= 4 and with_tokens["loss"].nunique() > 1:
+            test = stats.pearsonr(np.log10(with_tokens["pretraining_tokens_millions"]), with_tokens["loss"])
             ci = test.confidence_interval(0.95)
             row.update(r=float(test.statistic), low=float(ci.low), high=float(ci.high), p=float(test.pvalue))
         else:
             row.update(r=np.nan, low=np.nan, high=np.nan, p=np.nan)
         rows.append(row)
-    return pd.DataFrame(rows, columns=["setting", "training", "sparsity", "languages", "without_tokens", "r", "low", "high", "p"])
+    return pd.DataFrame(rows, columns=[*keys, "languages", "without_tokens", "r", "low", "high", "p"])
 
 
 def dynamic_cells(f1: pd.DataFrame) -> pd.DataFrame:
-    """DS minus trained alone (:func:`dynamic_f1`) per (setting, sparsity, language), at the
-    sparsities both have, over seeds (:func:`polycompress.compare.seed_cells`: a DS level keeps
-    no per-sentence predictions, so the interval is over seeds alone)."""
+    """DS minus trained alone (:func:`dynamic_f1`) per (setting, method, sparsity, language), at
+    the sparsities where a method has both, over seeds (:func:`polycompress.compare.seed_cells`: a
+    DS level keeps no per-sentence predictions, so the interval is over seeds alone)."""
     pruned = f1[f1["training"] != "dense"]
-    both = pruned.groupby("sparsity")["training"].nunique()
-    shared = both[both == 2].index
-    return compare.seed_cells(pruned[pruned["sparsity"].isin(shared)], ["setting", "sparsity", "language"],
-                      "trained alone", "DS", label="training")
+    both = pruned.groupby(["method", "sparsity"])["training"].transform("nunique") == 2
+    return compare.seed_cells(pruned[both], ["setting", "method", "sparsity", "language"],
+                              "trained alone", "DS", label="training")
+
+
+def ds_cost_by_method(f1: pd.DataFrame, sparsity: float, a: str = "l0", b: str = "grad") -> pd.DataFrame:
+    """Does DS cost method ``b`` more than ``a`` (Li et al. 2022, Table 3)? Per (setting,
+    language) at ``sparsity``: each seed's DS minus trained-alone F1 of ``b`` minus that of
+    ``a``, over seeds (:func:`polycompress.compare.seed_cells`, its ``f1_a``/``f1_b`` the two
+    methods' DS minus trained alone). "lower": DS cost ``b`` more. Differences of F1 can be
+    negative, so no seed counts as collapsed here: the runs behind them were judged by
+    :func:`dynamic_cells`."""
+    at = f1[(f1["training"] != "dense") & (f1["sparsity"] == sparsity) & f1["method"].isin([a, b])]
+    wide = at.pivot_table(index=["setting", "method", "language", "seed"], columns="training", values="f1")
+    if not {"DS", "trained alone"} <= set(wide.columns):
+        return compare.seed_cells(pd.DataFrame(columns=["setting", "language", "seed", "method", "f1"]),
+                                  ["setting", "language"], a, b, label="method")
+    cost = (wide["DS"] - wide["trained alone"]).rename("f1").dropna().reset_index()
+    return compare.seed_cells(cost, ["setting", "language"], a, b, label="method", collapse_f1=-np.inf)
 
 
 def train_sentences(config) -> int:

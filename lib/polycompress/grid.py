@@ -55,6 +55,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "methods": ["imp", "grad", "l0"], "scopes": ["incl_embeddings"], "sparsities": [0.5], "seeds": [0],
         "subnetworks": ["shared", "non_shared"], "train_size": 40, "eval_size": 20, "epochs": {"default": 1}, "batch_size": 8,
         "learning_rate": 2e-4, "max_length": 64, "vocab_languages": "languages",
+        # Dynamic Sparsification of grad and l0 (two levels): the structured chapter's DS section
+        # runs in the smoke book too
+        "dynamic": [0.25, 0.5],
     },
     # The README's main job: the study at laptop scale, three seeds (see book/methods for why these
     # sizes, and for the quality floor that keeps 70% and 90% out of it: they are in "extended").
