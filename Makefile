@@ -54,8 +54,8 @@ comparisons: curve
 	$(BIN)/polycompress run default-union --out $(abspath results/default-union) --jobs $(JOBS)
 	$(BIN)/polycompress run default-trimmed --out $(POLYCOMPRESS_RESULTS) --jobs $(JOBS)
 
-# Dynamic Sparsification against gradient pruning trained for one sparsity (book/structured; Li
-# et al. Sec. 6): 9 runs into the grid's folder, beside its dense runs, which they share
+# Dynamic Sparsification against pruning trained for one sparsity, for grad and l0 (book/structured;
+# Li et al. Sec. 6): 18 runs into the grid's folder, beside its dense runs, which they share
 ds: model
 	$(BIN)/polycompress run li-ds --out $(POLYCOMPRESS_RESULTS) --jobs $(JOBS)
 
