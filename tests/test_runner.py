@@ -192,3 +192,26 @@ def test_jobs_run_side_by_side_each_once_with_a_share_of_the_cores(monkeypatch, 
     os.chdir(tmp_path)
     again = runner.run_grid(configs, Path("out"), progress=False, stream=False, jobs=2)
     assert (again.ran, again.skipped) == (0, 4) and len(seen) == 4
+
+
+def test_collect_reads_run_ids_and_codes_as_text_whatever_they_look_like(tmp_path):
+    """A hex run id of digits and one "e" is a number in CSV's eyes (865e81728626 is inf), and
+    "NA" a missing value: collect keeps both as written."""
+    import pandas as pd
+
+    from polycompress.config import ENGINE_VERSION
+    from polycompress.runner import ROW_COLUMNS, collect
+
+    for run_id, language in (("865e81728626", "NA"), ("0a1b2c3d4e5f", "sw")):
+        folder = tmp_path / "runs" / run_id
+        folder.mkdir(parents=True)
+        (folder / "params.json").write_text(json.dumps({"run_id": run_id, "engine_version": ENGINE_VERSION,
+                                                        "method": "dense"}))
+        (folder / "done.json").write_text("{}")
+        row = {c: 0.5 for c in ROW_COLUMNS}
+        row.update(language=language, pieces="vocabulary")
+        pd.DataFrame([{"run_id": run_id, **row}]).to_csv(folder / "embedding_rows.csv", index=False)
+    collect(tmp_path)
+    rows = pd.read_parquet(tmp_path / "embedding_rows.parquet")
+    assert sorted(rows["run_id"]) == ["0a1b2c3d4e5f", "865e81728626"]
+    assert sorted(rows["language"]) == ["NA", "sw"] and rows["rows"].notna().all()

@@ -250,7 +250,12 @@ def collect(out: Path) -> pd.DataFrame:
 
 
 def _read(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path) if path.suffix == ".csv" else pd.read_parquet(path)
+    """A run's table. A CSV's run ids and language codes are read as text, whatever they look
+    like: the id ``865e81728626`` would otherwise be the float ``inf``, and a code "NA" missing;
+    only empty fields are missing values."""
+    if path.suffix != ".csv":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, dtype={"run_id": str, "language": str}, keep_default_na=False, na_values=[""])
 
 
 def run_grid(configs: list[RunConfig], out: Path | str, progress: bool = True, stream: bool = True,
