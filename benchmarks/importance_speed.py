@@ -12,6 +12,9 @@ sentences, on the pre-trained model with a fresh classifier head (seed 0), four 
 Agreement with ``fp32 unsorted``: Spearman's rho of the head and of the FFN-unit scores, and the
 share of the top half (heads and units together, as :func:`select` ranks them) that both keep.
 Each way is timed ``--repeats`` times (median; the first pass of the process warms up first).
+For scale, what batching alone moves: the top half shared between three random batchings of the
+same sentences (each batch one language's, shuffled with seeds 0, 1, 2; bf16), pairwise, and
+between each of them and the length-sorted batches.
 
     POLYCOMPRESS_DATA=../shared/data .venv/bin/python benchmarks/importance_speed.py --preset li-ds
 """
@@ -22,6 +25,7 @@ import argparse
 import statistics
 import time
 
+import numpy as np
 import torch
 from scipy.stats import spearmanr
 from transformers import AutoModelForTokenClassification, AutoTokenizer
@@ -30,6 +34,13 @@ from polycompress.compress.pruning.structured import gradient_importance
 from polycompress.experiment import development_batches, importance_data, load_data, resolve_model
 from polycompress.grid import load_grid
 from polycompress.training import collate
+
+
+def top_half_shared(a: tuple[torch.Tensor, ...], b: tuple[torch.Tensor, ...]) -> float:
+    """Share of the top half of ``a``'s scores (heads and units together) that ``b`` also puts there."""
+    x, y = torch.cat([t.flatten() for t in a]), torch.cat([t.flatten() for t in b])
+    half = len(x) // 2
+    return len(set(torch.topk(x, half).indices.tolist()) & set(torch.topk(y, half).indices.tolist())) / half
 
 
 def main() -> None:
@@ -70,12 +81,24 @@ def main() -> None:
             seconds.append(time.perf_counter() - start)
         if reference is None:
             reference = heads, units
-        both, ref = torch.cat([heads.flatten(), units.flatten()]), torch.cat([r.flatten() for r in reference])
-        half = len(ref) // 2
-        top = len(set(torch.topk(ref, half).indices.tolist()) & set(torch.topk(both, half).indices.tolist())) / half
+        top = top_half_shared(reference, (heads, units))
         print(f"{label:14s} {statistics.median(seconds):6.1f} s (of {', '.join(f'{s:.1f}' for s in seconds)})  "
               f"rho heads {spearmanr(reference[0].flatten(), heads.flatten())[0]:.3f}, "
               f"units {spearmanr(reference[1].flatten(), units.flatten())[0]:.3f}; top half shared {top:.3f}")
+
+    shuffled = []
+    for seed in range(3):
+        batches = []
+        for code in config.languages:
+            data = importance_data(config, tokenizer, dev_sets, [code])
+            order = np.random.default_rng(seed).permutation(len(data.input_ids)).tolist()
+            batches += [collate(data, order[i:i + size], tokenizer.pad_token_id) for i in range(0, len(order), size)]
+        shuffled.append(gradient_importance(model, batches, precision="bf16"))
+    sorted_scores = gradient_importance(model, grouped, precision="bf16")
+    pairs = [top_half_shared(shuffled[i], shuffled[j]) for i, j in ((0, 1), (0, 2), (1, 2))]
+    against = [top_half_shared(sorted_scores, x) for x in shuffled]
+    print(f"top half shared, random batchings of one language each (seeds 0-2, bf16), pairwise: "
+          f"{', '.join(f'{x:.3f}' for x in pairs)}; sorted against each: {', '.join(f'{x:.3f}' for x in against)}")
 
 
 if __name__ == "__main__":
