@@ -70,6 +70,10 @@ def test_gates_train_per_level_and_the_levels_are_nested_at_their_targets(tiny_b
     for low, high in zip(LEVELS, LEVELS[1:]):
         a, b = pruner.structures[low], pruner.structures[high]
         assert not (b.heads & ~a.heads).any() and not (b.units & ~a.units).any()
+    # what moved from the gradient ranking the gates started from is counted per level
+    assert sorted(pruner.moved) == LEVELS and all(
+        n == int((pruner.structures[lv].heads != pruner.initial[lv].heads).sum()
+                 + (pruner.structures[lv].units != pruner.initial[lv].units).sum()) for lv, n in pruner.moved.items())
     # the structures follow the learned crossings: what a level removes crossed below what it keeps
     crossing = pruner.crossing()
     s = pruner.structures[0.5]
@@ -147,3 +151,4 @@ def test_a_dynamic_l0_run_is_valid_planned_and_scores_every_level(real_mirror, e
     assert kept == sorted(kept, reverse=True)
     done = json.loads((tmp_path / config.run_id / "done.json").read_text())
     assert done["ranked_at"] == 0 and done["gates"]["mean_miss_last_tenth"] is not None
+    assert sorted(done["gates"]["components_moved"]) == [str(x) for x in levels]

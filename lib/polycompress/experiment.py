@@ -501,9 +501,12 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
         # Dynamic Sparsification: the step of its one ranking, and the steps each level trained
         "ranked_at": getattr(pruner, "ranked_at", None),
         "steps_per_level": ({str(k): v for k, v in pruner.steps_per_level().items()} if config.dynamic else None),
-        # L0 with Dynamic Sparsification: its constraint's multiplier at the end and how far the
-        # expected sparsity missed the drawn level over the last tenth of the steps
+        # L0 with Dynamic Sparsification: its constraint's multiplier at the end, how far the
+        # expected sparsity missed the drawn level over the last tenth of the steps, and how
+        # far the learned gates moved each level from the ranking they started from
         "gates": ({"multiplier": pruner.multiplier,
+                   # per level: components the learned gates kept differently from the gradient ranking
+                   "components_moved": {str(k): v for k, v in pruner.moved.items()},
                    "mean_miss_last_tenth": float(np.mean(pruner.misses[-max(1, len(pruner.misses) // 10):]))
                    if pruner.misses else None} if isinstance(pruner, DynamicL0Pruner) else None),
         # embeddings pruned over the full vocabulary of a trimmed model: what the unused rows lost

@@ -96,6 +96,8 @@ class DynamicL0Pruner(DynamicGradientPruner):
         self.optimizer = torch.optim.Adam([*self.alpha, *self.theta], lr=gate_lr, betas=(GATE_BETA1, 0.999))
         self.multiplier, self.multiplier_lr = penalty_weight, multiplier_lr
         self.learned = False  # whether finish() has cut the levels from the learned gates
+        self.initial: dict[float, Structure] = {}  # the levels of the gradient ranking the gates started from
+        self.moved: dict[float, int] = {}  # per level: components kept in one of the two and not the other
         self.misses: list[float] = []  # |E[s_removed] - s| at each trained step (the drawn level's)
         # the gates are sampled at every training forward pass once the ranking is made
         for handle in self.handles:
@@ -129,6 +131,7 @@ class DynamicL0Pruner(DynamicGradientPruner):
     def rank(self, step: int = 0) -> None:
         """The gradient ranking (DynamicGradientPruner.rank), then Eq. 16 from its levels."""
         super().rank(step)
+        self.initial = dict(self.structures)
         removed = [*removal_levels(self.structures), *([rank_removal_levels(self.structures)]
                                                         if self.embedding is not None else [])]
         with torch.no_grad():
@@ -181,5 +184,13 @@ class DynamicL0Pruner(DynamicGradientPruner):
                                             order[2] if self.embedding is not None else None)
         self.removed_at = removal_levels(self.structures)
         self.ranks_removed_at = rank_removal_levels(self.structures)
+        # how far the learned gates moved each level from the ranking they started from
+        self.moved = {level: sum(int((a != b).sum()) for a, b in zip(_parts(self.structures[level]), _parts(start)))
+                      for level, start in self.initial.items()}
         self.learned = True
         self.use(self.levels[-1])
+
+
+def _parts(structure: Structure) -> list[torch.Tensor]:
+    """A structure's kept-masks: heads, units and (if any) rank components."""
+    return [structure.heads, structure.units, *([structure.ranks] if structure.ranks is not None else [])]
