@@ -196,6 +196,10 @@ def test_dynamic_is_validated_leaves_older_ids_alone_and_is_a_grid_key():
     spec = {"languages": ["sw"], "monolingual": ["sw"], "multilingual": False, "methods": ["grad"],
             "scopes": ["partial"], "sparsities": [0.5], "seeds": [0, 1], "epochs": {"default": 1}, "train_size": 50,
             "dynamic": [0.1, 0.5, 0.9]}
+    with pytest.raises(ConfigError, match="methods must include one of"):
+        Grid("g", {**spec, "methods": ["imp"]}).runs()
+    both = [r for r in Grid("g", {**spec, "methods": ["grad", "l0"]}).runs() if r.dynamic]
+    assert sorted(r.method for r in both) == ["grad", "grad", "l0", "l0"]  # one DS run per method and seed
     runs = Grid("g", spec).runs()
     ds = [r for r in runs if r.dynamic]
     assert [(r.seed, r.sparsity, r.dynamic) for r in ds] == [(0, 0.9, (0.1, 0.5, 0.9)), (1, 0.9, (0.1, 0.5, 0.9))]

@@ -36,8 +36,8 @@ SCHEDULES = ("derived", "paper")
 #: polycompress.experiment.importance_data). Each measurement costs a forward and backward pass
 #: over them at every schedule update with a target above 0, so this is a budget: Li et al. score
 #: on thousands of sentences per language on GPUs; 100 per language is what a CPU run affords (a
-#: multilingual run of 8 languages scores 800 sentences 6 times, about 6 s each at 2 threads in
-#: bf16 with length-sorted batches, 23 s in fp32 unsorted: benchmarks/importance_speed.py)
+#: multilingual run of 8 languages scores 800 sentences 6 times, about 8 s each at 2 threads in
+#: bf16 with length-sorted batches, 22 s in fp32 unsorted: benchmarks/importance_speed.py)
 IMPORTANCE_SENTENCES_PER_LANGUAGE = 100
 STRUCTURED = ("grad", "l0")  # methods that remove whole heads and FFN units (sparsity over the encoder)
 #: one subnetwork for all training languages, or one per language (Li et al. 2022): structured methods

@@ -288,8 +288,8 @@ class Grid:
         if not all(isinstance(x, (list, tuple)) and len(x) == 2 for x in students):
             raise ConfigError(f"{self.where('students')}: grid {self.name}: students is a list of [layers, heads], got {students!r}")
         recovery = float(s.pop("recovery_epochs", 0.0))  # prune_at "after" runs only
-        # Dynamic Sparsification: one grad run per setting and seed, trained once through these
-        # levels and scored at each (RunConfig.dynamic)
+        # Dynamic Sparsification: one run per structured method, setting and seed, trained once
+        # through these levels and scored at each (RunConfig.dynamic)
         levels = [float(x) for x in s.pop("dynamic", [])]
         ds_methods = [m for m in methods if m in STRUCTURED]
         if levels and not ds_methods:
