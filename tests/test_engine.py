@@ -29,7 +29,8 @@ def test_smoke_grid_survives_kill_9_and_resumes(smoke_grid):
 
     table = pd.read_parquet(out / "results.parquet")
     assert list(table.columns) == RESULT_COLUMNS
-    assert not table.duplicated(["run_id", "language", "test_set"]).any()
+    # one row per run, language and test set (and level, for a Dynamic Sparsification run)
+    assert not table.duplicated(["run_id", "language", "test_set", "target_sparsity"]).any()
     # a Dynamic Sparsification run scores every level
     assert len(table) == sum(len(c.languages) * max(1, len(c.dynamic)) for c in configs) * len(TEST_SETS)
     assert set(table["test_set"]) == set(TEST_SETS)

@@ -33,7 +33,7 @@ def test_plan_marks_runs_done_under_out(capsys, tmp_path):
     (tmp_path / "runs" / first.run_id).mkdir(parents=True)
     (tmp_path / "runs" / first.run_id / "done.json").write_text("{}")
     code, out, _ = run_plan(capsys, "smoke", "--out", str(tmp_path))
-    assert code == 0 and "1 done, 9 pending" in out
+    assert code == 0 and "1 done, 13 pending" in out
     assert re.search(rf"{first.run_id} .* done$", out, re.M)
 
 
