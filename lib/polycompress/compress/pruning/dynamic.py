@@ -149,11 +149,16 @@ class DynamicGradientPruner:
                                                      precision=self.precision)
         else:
             heads, units = gradient_importance(self.model, self.importance_batches(), precision=self.precision)
+        self._set_levels(heads, units, ranks)
+        self.ranked_at = step
+        self.history.append((step, self.levels[-1]))
+
+    def _set_levels(self, heads: torch.Tensor, units: torch.Tensor, ranks: torch.Tensor | None) -> None:
+        """Every level's structure from one ranking (scores; lowest removed first), and the level
+        at which each component goes."""
         self.structures = nested_structures(self.model, heads, units, self.levels, self.allocation, ranks)
         self.removed_at = removal_levels(self.structures)
         self.ranks_removed_at = rank_removal_levels(self.structures)
-        self.ranked_at = step
-        self.history.append((step, self.levels[-1]))
 
     def use(self, level: float) -> None:
         """Run the model through ``level``'s subnetwork from now on (0.0: dense)."""

@@ -51,8 +51,8 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import nn
 
-from .dynamic import DynamicGradientPruner, nested_structures, rank_removal_levels, removal_levels
-from .l0 import BETA, GATE_BETA1, GATE_TRAVEL, LEFT, MULTIPLIER_LR, PENALTY, RIGHT
+from .dynamic import DynamicGradientPruner, rank_removal_levels, removal_levels
+from .l0 import BETA, GATE_BETA1, GATE_TRAVEL, LEFT, MULTIPLIER_LR, PENALTY, RIGHT, open_probability, sample_gates
 from .schedule import Schedule
 from .structured import Structure, costs, install_gates, rank_costs
 
@@ -114,10 +114,7 @@ class DynamicL0Pruner(DynamicGradientPruner):
         return [a + (1.0 - level) * t for a, t in zip(self.alpha, self.theta)]
 
     def _sample(self, group: int) -> torch.Tensor:
-        log_alpha = self.log_alpha(self.level)[group]
-        u = torch.rand_like(log_alpha).clamp(1e-6, 1 - 1e-6)
-        s = torch.sigmoid((torch.log(u) - torch.log1p(-u) + log_alpha) / BETA)
-        return (s * (RIGHT - LEFT) + LEFT).clamp(0.0, 1.0)
+        return sample_gates(self.log_alpha(self.level)[group])
 
     def _draw(self) -> None:
         if self._sampling():  # one draw per forward pass, shared by every layer
@@ -143,7 +140,7 @@ class DynamicL0Pruner(DynamicGradientPruner):
 
     def expected_sparsity(self, level: float) -> torch.Tensor:
         """E[share of the encoder's (and factorised embeddings') parameters removed] at ``level``."""
-        removed = sum((1 - torch.sigmoid(log_alpha - HALF_OPEN)).sum() * cost
+        removed = sum((1 - open_probability(log_alpha)).sum() * cost
                       for log_alpha, cost in zip(self.log_alpha(level), self.group_costs))
         return removed / self.total
 
@@ -180,10 +177,7 @@ class DynamicL0Pruner(DynamicGradientPruner):
         if self.ranked_at is None:
             self.rank(-1)
         order = self.crossing()
-        self.structures = nested_structures(self.model, order[0], order[1], self.levels, self.allocation,
-                                            order[2] if self.embedding is not None else None)
-        self.removed_at = removal_levels(self.structures)
-        self.ranks_removed_at = rank_removal_levels(self.structures)
+        self._set_levels(order[0], order[1], order[2] if self.embedding is not None else None)
         # how far the learned gates moved each level from the ranking they started from
         self.moved = {level: sum(int((a != b).sum()) for a, b in zip(_parts(self.structures[level]), _parts(start)))
                       for level, start in self.initial.items()}

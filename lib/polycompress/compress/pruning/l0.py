@@ -62,6 +62,18 @@ GATE_BETA1 = 0.5
 GATE_TRAVEL = 8.0
 
 
+def sample_gates(log_alpha: torch.Tensor) -> torch.Tensor:
+    """One hard-concrete draw per gate of location ``log_alpha`` (differentiable in it)."""
+    u = torch.rand_like(log_alpha).clamp(1e-6, 1 - 1e-6)
+    s = torch.sigmoid((torch.log(u) - torch.log1p(-u) + log_alpha) / BETA)
+    return (s * (RIGHT - LEFT) + LEFT).clamp(0.0, 1.0)
+
+
+def open_probability(log_alpha: torch.Tensor) -> torch.Tensor:
+    """P(z != 0) of gates of location ``log_alpha`` (differentiable)."""
+    return torch.sigmoid(log_alpha - BETA * math.log(-LEFT / RIGHT))
+
+
 class HardConcrete(nn.Module):
     """A tensor of hard-concrete gates of the given shape."""
 
@@ -70,9 +82,7 @@ class HardConcrete(nn.Module):
         self.log_alpha = nn.Parameter(torch.full(shape, INIT_LOG_ALPHA))
 
     def sample(self) -> torch.Tensor:
-        u = torch.rand_like(self.log_alpha).clamp(1e-6, 1 - 1e-6)
-        s = torch.sigmoid((torch.log(u) - torch.log1p(-u) + self.log_alpha) / BETA)
-        return (s * (RIGHT - LEFT) + LEFT).clamp(0.0, 1.0)
+        return sample_gates(self.log_alpha)
 
     @torch.no_grad()
     def deterministic(self, draws: int = 256) -> torch.Tensor:
@@ -98,7 +108,7 @@ class HardConcrete(nn.Module):
 
     def open_probability(self) -> torch.Tensor:
         """P(z != 0) for every gate (differentiable)."""
-        return torch.sigmoid(self.log_alpha - BETA * math.log(-LEFT / RIGHT))
+        return open_probability(self.log_alpha)
 
     def forward(self) -> torch.Tensor:
         return self.sample() if self.training else self.deterministic()
