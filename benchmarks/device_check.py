@@ -1,6 +1,7 @@
 """Does a run work on a GPU, and how fast does it train there? The smoke preset on ``--devices``
 (default ``cuda,cpu``), each smoke run twice on the first device to see whether it repeats, then
-the default preset's seed-0 multilingual runs (dense and IMP with embeddings, bf16).
+the default preset's seed-0 multilingual runs (dense and IMP with embeddings, bf16). ``--precision``
+runs them all in another arithmetic (``fp16``: the CUDA path with a gradient scaler).
 
     POLYCOMPRESS_DATA=../shared/data .venv/bin/python benchmarks/device_check.py --json out.json
 
@@ -15,7 +16,9 @@ are the throughput to compare with a CPU's ``done.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -36,12 +39,13 @@ def measure(tag: str, config: RunConfig, device: str, scratch: Path) -> dict:
     regular = out.rows[(out.rows.test_set == "regular") & (out.rows.quantization == "none")]
     return {
         "tag": tag, "device": device, "run_id": config.run_id, "setting": config.setting,
-        "method": config.method, "scope": config.scope, "subnetworks": config.subnetworks,
+        "method": config.method, "scope": config.scope, "subnetworks": config.subnetworks, "dynamic": list(config.dynamic),
         "sparsity": config.sparsity, "precision": config.precision,
         "wall_s": round(time.perf_counter() - start, 1), "train_seconds": done["train_seconds"],
         "train_tokens": done["train_tokens"], "steps": done["steps"],
         "tokens_per_s": round(done["train_tokens"] / max(done["train_seconds"], 1e-9), 1),
         "last_losses": [round(float(x), 6) for x in out.curve["loss"].tail(3)],
+        "finite_losses": bool(out.curve["loss"].map(math.isfinite).all()),
         "f1_regular": {r.language: round(float(r.f1), 4) for r in regular.itertuples()},
     }
 
@@ -50,6 +54,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", default="cuda,cpu", help="comma-separated, the first is checked for repeats")
     parser.add_argument("--default-runs", type=int, default=2, help="default-preset runs on the first device")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
+                        help="run every run in this arithmetic instead of its own (fp16: CUDA only, loss-scaled)")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args()
     devices = args.devices.split(",")
@@ -58,6 +64,8 @@ def main() -> None:
     smoke = load_grid("smoke").runs()
     default = [c for c in load_grid("default").runs() if c.setting == "multilingual" and c.seed == 0
                and (c.method == "dense" or c.scope == "incl_embeddings")][: args.default_runs]
+    if args.precision:
+        smoke, default = ([dataclasses.replace(c, precision=args.precision) for c in runs] for runs in (smoke, default))
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         plan = [("smoke", c, d) for d in devices for c in smoke]

