@@ -1,4 +1,5 @@
 import pytest
+import numpy as np
 import torch
 
 from polycompress.compress.pruning import METHODS, MagnitudePruner, Schedule, derived_schedule, paper_schedule, scope_parameters
@@ -210,3 +211,56 @@ def test_sorted_pool_prunes_as_ranking_the_concatenation(sample):
         trial.prune(pruned)
         zero = trial.zero_positions(rows).numpy()
         assert np.array_equal(zero, ~expected[own.size:] | (outside.numpy() == 0)), sparsity
+
+
+def _imp_training(model, attach: bool, steps: int = 12):
+    """IMP of every scope tensor, embeddings included, through training.train on random sentences;
+    with ``attach`` the word embeddings are kept pruned row by row (MagnitudePruner.attach)."""
+    from polycompress.training import Encoded, train
+
+    rng = np.random.default_rng(0)
+    ids = [list(rng.integers(2, 120, size=int(rng.integers(4, 12)))) for _ in range(24)]
+    labels = [list(rng.integers(0, 7, size=len(x))) for x in ids]
+    data = Encoded(ids, labels, [list(range(len(x))) for x in ids], 0)
+    pruner = METHODS["imp"](model, Schedule(start=2, end=8, frequency=3, final=0.6), "incl_embeddings", "per_tensor")
+    seen = []
+
+    def after(step: int) -> None:
+        pruner.step(step)
+        p = pruner.params["bert.embeddings.word_embeddings.weight"]
+        mask = pruner.masks.get("bert.embeddings.word_embeddings.weight")
+        seen.append(None if mask is None else bool(torch.all(p[mask == 0] == 0)))
+
+    torch.manual_seed(1)  # dropout's draws
+    result = train(model, data, epochs=steps * 4 / len(data), batch_size=4, learning_rate=1e-2, weight_decay=0.01,
+                   seed=0, pad_id=0, after_step=after, progress=False, on_optimizer=pruner.attach if attach else None)
+    return result, pruner, seen
+
+
+def test_row_wise_embedding_pruning_gives_the_whole_matrix_masking_bit_for_bit():
+    """Masking the batch's embedding rows' gradient (and zeroing AdamW's moments at updates) keeps
+    every pruned entry at exactly zero and trains the very weights that multiplying the whole
+    matrix by its mask after every step trains."""
+    from transformers import BertConfig, BertForTokenClassification
+
+    def fresh():
+        torch.manual_seed(0)
+        return BertForTokenClassification(BertConfig(vocab_size=120, hidden_size=32, num_hidden_layers=2,
+                                                     num_attention_heads=2, intermediate_size=64,
+                                                     max_position_embeddings=64, num_labels=7))
+
+    a, b = fresh(), fresh()
+    ra, pa, seen_a = _imp_training(a, attach=False)
+    rb, pb, seen_b = _imp_training(b, attach=True)
+    assert pb.optimizer is not None and pa.optimizer is None
+    assert [r["loss"] for r in ra.curve] == [r["loss"] for r in rb.curve]
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), name
+    # pruned entries were zero after every step from the first update on, in both
+    assert seen_b[:2] == [None, None] and all(seen_b[2:]) and seen_a == seen_b
+    assert pb.report().achieved == pytest.approx(0.6, abs=1e-3)
+    # and the row-wise path skipped the whole-matrix multiply: AdamW's moments of pruned entries are zero
+    p = pb.params["bert.embeddings.word_embeddings.weight"]
+    state = pb.optimizer.state[p]
+    pruned = pb.masks["bert.embeddings.word_embeddings.weight"] == 0
+    assert torch.all(state["exp_avg"][pruned] == 0) and torch.all(state["exp_avg_sq"][pruned] == 0)

@@ -360,6 +360,8 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
             # the L0 gates' own optimizer: its gradients come from the same (maybe scaled) loss
             extra_optimizers=[pruner.optimizer] if hasattr(pruner, "optimizer") else [],
             device=device, precision=precision, warmup=config.warmup,
+            # IMP's own model only (a distilled student is another model)
+            on_optimizer=getattr(pruner, "attach", None) if net is None else None,
         )
 
     if config.prune_at == "before":

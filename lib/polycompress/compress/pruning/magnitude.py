@@ -14,6 +14,18 @@ prunes each tensor to the target sparsity; ``global`` ranks all weights of the s
 Exactly ``round(s * n)`` weights are pruned (ties broken by position), so achieved = target.
 Pruned weights are set to zero after every optimizer step, so they stay exactly zero.
 
+The word embeddings are kept at zero another way once :meth:`MagnitudePruner.attach` has the
+optimizer (``training.train`` hands it over): a step changes only the rows of the batch's tokens
+(the others get a zero gradient), so instead of multiplying the whole matrix by its mask after
+every step (tens of millions of entries in the trimmed models here: half or more of the per-step
+masking, ``benchmarks/train_speed.py``), the gradient
+of the batch's rows is masked before the optimizer steps, and at each mask update AdamW's moments
+of the newly pruned entries are zeroed. A pruned entry then has weight, gradient and both moments
+at zero, so AdamW's update of it is exactly zero (decoupled weight decay of a zero is zero): the
+same weights as masking the whole matrix, bit for bit, for a few thousand rows' work a step
+(tests/test_pruning.py checks both against each other). No PyTorch or Hugging Face utility masks
+row-wise this way (``torch.nn.utils.prune`` re-multiplies the whole tensor in a forward hook).
+
 ``outside`` ranks weights the model does not hold together with a tensor of its own: the
 word-embedding rows a vocabulary-trimmed model lacks (:func:`polycompress.encoders.vocab.removed_rows`),
 so that the embedding sparsity is over the full matrix as in the paper while only the rows the
@@ -251,6 +263,13 @@ class MagnitudePruner:
         self.total_parameters = sum(p.numel() for p in model.parameters()) + sum(
             o.numel for o in self.outside.values())
         self.history: list[tuple[int, float]] = []  # (step, target sparsity) at each update
+        # the word embeddings, kept pruned row by row once the optimizer is attached (module doc)
+        self.optimizer: torch.optim.Optimizer | None = None
+        self._row_wise = next((n for n in self.params if n.endswith("word_embeddings.weight")), None)
+        self._embedding = None if self._row_wise is None else next(
+            m for m in model.modules() if isinstance(m, nn.Embedding) and m.weight is self.params[self._row_wise])
+        self._batch_ids: list[torch.Tensor] = []  # token ids of the forward passes since the last backward
+        self._hooks: list = []
 
     def _store(self, name: str, p: torch.Tensor, keep: torch.Tensor | np.ndarray) -> None:
         """The mask of ``name`` from ``keep`` (flat, bool)."""
@@ -299,19 +318,61 @@ class MagnitudePruner:
             raise ValueError(f"unknown granularity {self.granularity!r}")
         self.current = sparsity
 
+    def attach(self, optimizer: torch.optim.Optimizer) -> None:
+        """Take the optimizer that trains the model (``training.train``'s ``on_optimizer``): from
+        then on the word embeddings are kept pruned row by row (module docstring). A later call
+        (a second fine-tuning, with a fresh optimizer) replaces it. The optimizer must leave an
+        entry whose gradient and state are zero where it is, as Adam(W) and SGD do (our loop's
+        AdamW; its moments ``exp_avg``/``exp_avg_sq`` are what :meth:`prune_to` zeroes)."""
+        self.optimizer = optimizer
+        if self._row_wise is None or self._hooks:
+            return
+
+        def record(module: nn.Module, args: tuple) -> None:
+            if module.training and torch.is_grad_enabled():  # a forward pass that a backward follows
+                self._batch_ids.append(args[0].detach().flatten())
+
+        self._hooks = [self._embedding.register_forward_pre_hook(record),
+                       self.params[self._row_wise].register_post_accumulate_grad_hook(self._mask_batch_rows)]
+
     @torch.no_grad()
-    def apply(self) -> None:
-        for name, p in self.params.items():
-            mask = self.masks.get(name)
-            if mask is not None:
-                p.mul_(mask)
+    def _mask_batch_rows(self, p: torch.Tensor) -> None:
+        """After the backward pass: mask the gradient of the rows the batch's tokens used (the
+        other rows' gradient is zero already)."""
+        ids, self._batch_ids = self._batch_ids, []
+        mask = self.masks.get(self._row_wise)
+        if mask is None or p.grad is None or not ids:
+            return
+        rows = torch.unique(torch.cat(ids))
+        p.grad[rows] *= mask[rows]
+
+    @torch.no_grad()
+    def apply(self, whole: bool = False) -> None:
+        """Zero the pruned weights: every tensor's with ``whole``, else all but the row-wise word
+        embeddings once an optimizer is attached (their pruned entries cannot move)."""
+        skip = self._row_wise if (self.optimizer is not None and not whole) else None
+        pairs = [(p, self.masks[n]) for n, p in self.params.items() if n in self.masks and n != skip]
+        if pairs:
+            # one call over every tensor: the loop's per-tensor overhead is a measurable share here
+            torch._foreach_mul_([p for p, _ in pairs], [m for _, m in pairs])
+
+    @torch.no_grad()
+    def _zero_moments(self) -> None:
+        """Zero the attached optimizer's moments of the row-wise tensor's pruned entries."""
+        if self.optimizer is None or self._row_wise not in self.masks:
+            return
+        state = self.optimizer.state.get(self.params[self._row_wise], {})
+        for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+            if key in state:
+                state[key].mul_(self.masks[self._row_wise])
 
     def prune_to(self, sparsity: float, step: int) -> None:
         """Set the masks at ``sparsity`` from the weights as they are, zero the pruned ones and
         record the update at ``step`` (the schedule's updates; prune_at "before" and "after")."""
         self.update_masks(sparsity)
         self.history.append((step, sparsity))
-        self.apply()
+        self.apply(whole=True)
+        self._zero_moments()
 
     def step(self, step: int) -> None:
         """After optimizer step ``step``: update masks on schedule, then zero pruned weights."""
