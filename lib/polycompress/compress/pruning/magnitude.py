@@ -148,7 +148,9 @@ class OutsidePool:
         self.values[:count] = 0
 
     def zeros(self) -> int:
-        return int(np.searchsorted(self.values, 0, "right"))
+        # a zero of the values' own dtype: a Python 0 would make numpy cast all 64M values to
+        # float64 first (90 ms a call instead of microseconds)
+        return int(np.searchsorted(self.values, self.values.dtype.type(0), "right"))
 
     def zero_positions(self, rows: torch.Tensor) -> torch.Tensor:
         """Which entries of ``rows`` (the rows this pool was built from; flat bool) are zero now:
