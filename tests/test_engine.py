@@ -147,3 +147,27 @@ def test_tables_leave_out_runs_of_an_older_engine_and_say_so(tmp_path, capsys):
     table = collect(tmp_path)
     assert list(table["run_id"]) == ["new"]
     assert "1 finished run(s) of an older engine version" in capsys.readouterr().err
+
+
+def test_tables_leave_out_dynamic_sparsification_runs_of_an_older_ds_version(tmp_path, capsys):
+    """A DS run written before its levels were scored on removed models (no dynamic_version: 1)
+    is stale; a DS run of the current version and a run without DS are kept."""
+    import json
+
+    from polycompress.config import DYNAMIC_VERSION, ENGINE_VERSION, RunConfig
+    from polycompress.runner import collect
+
+    ds = RunConfig(method="grad", scope="partial", sparsity=0.5, dynamic=(0.25, 0.5))
+    assert ds.canonical()["dynamic_version"] == DYNAMIC_VERSION
+    assert "dynamic_version" not in RunConfig(method="grad", scope="partial", sparsity=0.5).canonical()
+    grad = {"engine_version": ENGINE_VERSION, "method": "grad", "method_version": ds.canonical()["method_version"]}
+    for run_id, params in (("ds-old", {**grad, "dynamic": [0.25, 0.5]}),
+                           ("ds-new", {**grad, "dynamic": [0.25, 0.5], "dynamic_version": DYNAMIC_VERSION}),
+                           ("alone", grad)):
+        folder = tmp_path / "runs" / run_id
+        folder.mkdir(parents=True)
+        (folder / "params.json").write_text(json.dumps(params))
+        pd.DataFrame([{"run_id": run_id, "f1": 0.5}]).reindex(columns=RESULT_COLUMNS).to_parquet(folder / "rows.parquet")
+        (folder / "done.json").write_text("{}")
+    assert sorted(collect(tmp_path)["run_id"]) == ["alone", "ds-new"]
+    assert "1 finished run(s) of an older engine version" in capsys.readouterr().err

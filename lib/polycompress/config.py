@@ -27,6 +27,10 @@ METHOD_VERSIONS: dict[str, int] = {
     # 3: importance in the run's precision (bf16), development batches one language's, sorted by length
 }
 
+#: Bump when a change to Dynamic Sparsification alone changes its runs' results (RunConfig.dynamic):
+#: only DS runs get new ids. 2: every level scored on its removed (compacted) model, not the gated one
+DYNAMIC_VERSION = 2
+
 SETTINGS = ("monolingual", "multilingual")
 SCOPES = ("partial", "incl_embeddings")
 GRANULARITIES = ("per_tensor", "global")
@@ -368,6 +372,8 @@ class RunConfig:
         versions = {"engine_version": ENGINE_VERSION}
         if self.method in METHOD_VERSIONS:
             versions["method_version"] = METHOD_VERSIONS[self.method]
+        if self.dynamic and DYNAMIC_VERSION > 1:  # DS runs from before the key keep their ids at 1
+            versions["dynamic_version"] = DYNAMIC_VERSION
         # the languages whose mentions build the perturbed test sets depend on the corpora the
         # mirror (or the hub) holds, not on the parameters: they name the run too
         from .donors import run_donors

@@ -35,7 +35,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .artifacts import write_json, write_parquet
-from .config import DERIVED_KEYS, ENGINE_VERSION, LATER_COLUMNS, METHOD_VERSIONS, RunConfig, fill_missing
+from .config import DERIVED_KEYS, DYNAMIC_VERSION, ENGINE_VERSION, LATER_COLUMNS, METHOD_VERSIONS, RunConfig, fill_missing
 from .experiment import PREDICTION_COLUMNS, RESULT_COLUMNS
 from .compress.pruning.rows import ROW_COLUMNS
 
@@ -222,7 +222,9 @@ def finished_runs(out: Path) -> tuple[list[Path], list[Path]]:
         except FileNotFoundError:  # moved or removed since the listing (by hand, or a replaced attempt)
             continue
         valid = (params.get("engine_version") == ENGINE_VERSION
-                 and params.get("method_version") == METHOD_VERSIONS.get(params.get("method")))
+                 and params.get("method_version") == METHOD_VERSIONS.get(params.get("method"))
+                 # a Dynamic Sparsification run: of the current DS version (1 before the key)
+                 and (not params.get("dynamic") or params.get("dynamic_version", 1) == DYNAMIC_VERSION))
         (current if valid else stale).append(done.parent)
     return current, stale
 
@@ -232,7 +234,8 @@ def collect(out: Path) -> pd.DataFrame:
     runs, stale = finished_runs(out)
     if stale:
         tqdm.write(f"{len(stale)} finished run(s) of an older engine version under {out}/runs left out "
-                   f"of the tables (engine version is now {ENGINE_VERSION}, methods {METHOD_VERSIONS})", file=sys.stderr)
+                   f"of the tables (engine version is now {ENGINE_VERSION}, methods {METHOD_VERSIONS}, "
+                   f"Dynamic Sparsification {DYNAMIC_VERSION})", file=sys.stderr)
     tables = {}
     for name, (member, columns) in TABLES.items():
         frames = [_read(run / member) for run in runs if (run / member).is_file()]
