@@ -385,6 +385,8 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
     parameters = sum(p.numel() for p in model.parameters())  # the evaluated model's (a student's)
     rows, predictions = [], []
 
+    encoded: dict[tuple[str, str], Encoded] = {}
+
     def scored(net, code: str, test_name: str, common: dict, keep: bool, train_forms=None) -> dict:
         """``common`` with ``net``'s scores on ``code``'s ``test_name`` set (predictions kept if
         ``keep``; entity overlap with ``train_forms`` where given)."""
@@ -392,7 +394,9 @@ def run(config: RunConfig, out_dir: Path | str, progress: bool = True, device: s
         if test is None:  # no donors for this scope: an explicit row, no score
             return {**common, "n_sentences": 0, "test_set_note": notes[code][test_name]}
         gold = [[names[i] for i in t] for t in test["ner_tags"]]
-        enc = encode(tokenizer, test["tokens"], test["ner_tags"], EVAL_MAX_LENGTH)
+        if (code, test_name) not in encoded:  # once per set: a DS run scores each set at every level
+            encoded[code, test_name] = encode(tokenizer, test["tokens"], test["ner_tags"], EVAL_MAX_LENGTH)
+        enc = encoded[code, test_name]
         pred_ids = predict(net, enc, EVAL_BATCH, tokenizer.pad_token_id, device, precision, EVAL_TOKENS)
         pred = [[names[i] if i >= 0 else "O" for i in p] for p in pred_ids]  # unscored words -> O, counted
         if keep:
