@@ -92,7 +92,8 @@ def step_seconds(data: Encoded, device: str, batch_size: int, method: str, preci
     for _ in range(2):
         result = train(model, data, epochs=n * batch_size / len(data), batch_size=batch_size, learning_rate=7e-5,
                        weight_decay=0.0, seed=0, pad_id=PAD_ID, after_step=pruner.step if pruner else None,
-                       device=device, precision=precision, progress=False)
+                       device=device, precision=precision, progress=False,
+                       on_optimizer=pruner.attach if pruner else None)  # as a run trains
     t = [0.0] + [r["seconds"] for r in result.curve]  # each step ends with loss.item(): synchronised
     per_step = [b - a for a, b in zip(t[warmup:-1], t[warmup + 1:])]
     out = {"step_s": statistics.median(per_step), "steps": len(per_step),

@@ -73,8 +73,9 @@ CPU_SECONDS_PER_TEST_SENTENCE = 0.008
 # 80GB (torch 2.11 + CUDA 13): a BertForTokenClassification of mBERT-base's configuration (random
 # weights; the time of a step depends on shapes, not values), real PAN-X training sentences of the
 # default grid's 8 languages in e5's pieces (16.3 a sentence on average), our training loop in bf16
-# with IMP of the embeddings at 90% (masks applied every step), the median of 60 steps after a
-# pass over the same batch shapes. Dense steps took the same (40.5 / 41.3 ms). The step is bound by
+# with IMP of the embeddings at 90% (masks applied every step, the whole word-embedding matrix
+# too: measured before that became row-wise), the median of 60 steps after a pass over the same
+# batch shapes. Dense steps took the same (40.5 / 41.3 ms). The step is bound by
 # kernel launches, not arithmetic (batch 16 costs about what batch 8 does): on one H200 (another
 # host; why it was twice as fast was not measured) the same steps took 20.5 / 26.6 ms, in fp32 17 ms.
 #: seconds per optimizer step of mBERT-base on one GPU (H100), by batch size (the paper preset's)
