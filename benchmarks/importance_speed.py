@@ -72,13 +72,14 @@ def main() -> None:
     gradient_importance(model, grouped[:1])  # warm-up
     ways = (("fp32 unsorted", unsorted, "fp32"), ("fp32 sorted", grouped, "fp32"),
             ("bf16 sorted", grouped, "bf16"), ("bf16 unsorted", unsorted, "bf16"))
-    reference = None
+    reference, scores = None, {}
     for label, batches, precision in ways:
         seconds = []
         for _ in range(args.repeats):
             start = time.perf_counter()
             heads, units = gradient_importance(model, batches, precision=precision)
             seconds.append(time.perf_counter() - start)
+        scores[label] = heads, units
         if reference is None:
             reference = heads, units
         top = top_half_shared(reference, (heads, units))
@@ -86,15 +87,15 @@ def main() -> None:
               f"rho heads {spearmanr(reference[0].flatten(), heads.flatten())[0]:.3f}, "
               f"units {spearmanr(reference[1].flatten(), units.flatten())[0]:.3f}; top half shared {top:.3f}")
 
+    per_language = [importance_data(config, tokenizer, dev_sets, [code]) for code in config.languages]
     shuffled = []
     for seed in range(3):
         batches = []
-        for code in config.languages:
-            data = importance_data(config, tokenizer, dev_sets, [code])
+        for data in per_language:
             order = np.random.default_rng(seed).permutation(len(data.input_ids)).tolist()
             batches += [collate(data, order[i:i + size], tokenizer.pad_token_id) for i in range(0, len(order), size)]
         shuffled.append(gradient_importance(model, batches, precision="bf16"))
-    sorted_scores = gradient_importance(model, grouped, precision="bf16")
+    sorted_scores = scores["bf16 sorted"]
     pairs = [top_half_shared(shuffled[i], shuffled[j]) for i, j in ((0, 1), (0, 2), (1, 2))]
     against = [top_half_shared(sorted_scores, x) for x in shuffled]
     print(f"top half shared, random batchings of one language each (seeds 0-2, bf16), pairwise: "

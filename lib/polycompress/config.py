@@ -31,6 +31,21 @@ METHOD_VERSIONS: dict[str, int] = {
 #: only DS runs get new ids. 2: every level scored on its removed (compacted) model, not the gated one
 DYNAMIC_VERSION = 2
 
+#: the keys :func:`versions` may set in a run's parameters
+VERSION_KEYS = ("engine_version", "method_version", "dynamic_version")
+
+
+def versions(method: str, dynamic: bool) -> dict[str, int]:
+    """The version keys a run of ``method`` (with Dynamic Sparsification or not) carries now: part
+    of its id, and what ``runner.finished_runs`` compares a finished run's parameters with."""
+    out = {"engine_version": ENGINE_VERSION}
+    if method in METHOD_VERSIONS:
+        out["method_version"] = METHOD_VERSIONS[method]
+    if dynamic and DYNAMIC_VERSION > 1:  # DS runs from before the key keep their ids at 1
+        out["dynamic_version"] = DYNAMIC_VERSION
+    return out
+
+
 SETTINGS = ("monolingual", "multilingual")
 SCOPES = ("partial", "incl_embeddings")
 GRANULARITIES = ("per_tensor", "global")
@@ -369,17 +384,12 @@ class RunConfig:
             d["corpora"] = {name: byo.registered(name).identity() for name in self.corpora}
         else:
             del d["corpora"]  # as for subnetworks: runs from before the field keep their ids
-        versions = {"engine_version": ENGINE_VERSION}
-        if self.method in METHOD_VERSIONS:
-            versions["method_version"] = METHOD_VERSIONS[self.method]
-        if self.dynamic and DYNAMIC_VERSION > 1:  # DS runs from before the key keep their ids at 1
-            versions["dynamic_version"] = DYNAMIC_VERSION
         # the languages whose mentions build the perturbed test sets depend on the corpora the
         # mirror (or the hub) holds, not on the parameters: they name the run too
         from .donors import run_donors
 
         # (only where the run scores perturbed sets)
-        return {**versions, "donors": run_donors(self.languages) if self.perturbed else {}, **d}
+        return {**versions(self.method, bool(self.dynamic)), "donors": run_donors(self.languages) if self.perturbed else {}, **d}
 
     def pools_embeddings(self) -> bool:
         """Whether ``embedding_pool`` matters: IMP of the embeddings of a trimmed vocabulary (grad

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .compress.pruning.schedule import run_schedule
+from .compress.pruning.schedule import Schedule, run_schedule
 from .config import IMPORTANCE_SENTENCES_PER_LANGUAGE, RunConfig
 from .grid import Grid
 from .training import total_steps
@@ -132,21 +132,21 @@ class RunPlan:
             return 1
         if c.method != "grad":
             return 0
-        schedule = run_schedule(c.schedule, self.steps, max(c.expected_train_size(code) for code in c.languages),
-                                c.sparsity, c.prune_at)
+        schedule = self.schedule()
         return sum(schedule.sparsity(step) > 0 for step in schedule.update_steps())
+
+    def schedule(self) -> Schedule:
+        """The pruning schedule the run follows (its steps must be known)."""
+        c = self.config
+        return run_schedule(c.schedule, self.steps, max(c.expected_train_size(code) for code in c.languages),
+                            c.sparsity, c.prune_at)
 
     def gpu_seconds(self) -> float | None:
         """Estimated seconds of training on one GPU (:func:`gpu_step_seconds` a step, and IMP's mask
         updates), evaluation left out; None if the steps are unknown."""
         if self.steps is None:
             return None
-        updates = 0
-        if self.config.method == "imp":
-            c = self.config
-            schedule = run_schedule(c.schedule, self.steps, max(c.expected_train_size(code) for code in c.languages),
-                                    c.sparsity, c.prune_at)
-            updates = len(schedule.update_steps())
+        updates = len(self.schedule().update_steps()) if self.config.method == "imp" else 0
         return self.steps * gpu_step_seconds(self.config.batch_size) + updates * GPU_SECONDS_PER_MASK_UPDATE
 
 

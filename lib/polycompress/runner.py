@@ -35,7 +35,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from .artifacts import write_json, write_parquet
-from .config import DERIVED_KEYS, DYNAMIC_VERSION, ENGINE_VERSION, LATER_COLUMNS, METHOD_VERSIONS, RunConfig, fill_missing
+from .config import (DERIVED_KEYS, DYNAMIC_VERSION, ENGINE_VERSION, LATER_COLUMNS, METHOD_VERSIONS, VERSION_KEYS, RunConfig,
+                     fill_missing, versions)
 from .experiment import PREDICTION_COLUMNS, RESULT_COLUMNS
 from .compress.pruning.rows import ROW_COLUMNS
 
@@ -221,10 +222,8 @@ def finished_runs(out: Path) -> tuple[list[Path], list[Path]]:
             params = json.loads((done.parent / "params.json").read_text())
         except FileNotFoundError:  # moved or removed since the listing (by hand, or a replaced attempt)
             continue
-        valid = (params.get("engine_version") == ENGINE_VERSION
-                 and params.get("method_version") == METHOD_VERSIONS.get(params.get("method"))
-                 # a Dynamic Sparsification run: of the current DS version (1 before the key)
-                 and (not params.get("dynamic") or params.get("dynamic_version", 1) == DYNAMIC_VERSION))
+        current_keys = versions(params.get("method"), bool(params.get("dynamic")))
+        valid = all(params.get(key) == current_keys.get(key) for key in VERSION_KEYS)
         (current if valid else stale).append(done.parent)
     return current, stale
 
