@@ -9,8 +9,9 @@ Scopes (which weights may be pruned):
 The new classification head is never pruned: it has 384 x 7 weights, is trained from scratch,
 and the paper prunes the pre-trained model, not the task layer.
 
-Granularity ``per_tensor`` (the default, as TensorFlow's model_pruning that the paper used)
-prunes each tensor to the target sparsity; ``global`` ranks all weights of the scope together.
+Granularity ``per_tensor`` (the default) prunes each tensor to the target sparsity, as
+TensorFlow's model_pruning library does (the paper does not say which it did; its appendix A.1's
+"pruning end step" and "pruning frequency" are that library's hyper-parameters); ``global`` ranks all weights of the scope together.
 Exactly ``round(s * n)`` weights are pruned (ties broken by position), so achieved = target.
 Pruned weights are set to zero after every optimizer step, so they stay exactly zero.
 
