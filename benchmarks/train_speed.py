@@ -19,6 +19,10 @@ vocabulary trimmed to German), same threads. Measured after warm-up steps:
    token, padding included) against this CPU's matrix-multiply peak (torch.mm, 2048^2) in the
    loop's arithmetic.
 
+``--compile`` also times our dense loop with the model through ``torch.compile`` (inductor,
+dynamic shapes, since the batches' lengths vary), the compiling steps left out of its window and
+reported apart: is a compiled step cheaper here, and after how long does it pay for its compiling?
+
 ``--precision bf16`` runs our loop under bf16 autocast (the default study's) and compares it with
 the Trainer at batch 32 with ``bf16=True``; run_ner's default (batch 8, fp32) is the same either way.
 
@@ -46,6 +50,8 @@ from polycompress.settings import cache_root
 from polycompress.training import Encoded, encode, train
 
 LANG, N_SENT, WARMUP, STEPS = "de", 2000, 3, 30
+#: steps left out of a compiled loop's window (inductor compiles the first, and again for new shapes)
+COMPILE_WARMUP = 10
 
 
 def gemm_peak(n: int = 2048, reps: int = 10, dtype: torch.dtype = torch.float32) -> float:
@@ -78,9 +84,16 @@ def model_and_data():
     return fresh, tok, data, {"word_embeddings.weight": removed_rows(str(folder))}
 
 
-def our_loop(fresh, tok, data: Encoded, method: str, precision: str = "fp32", outside: dict | None = None) -> dict:
+def our_loop(fresh, tok, data: Encoded, method: str, precision: str = "fp32", outside: dict | None = None,
+             compile: bool = False) -> dict:
+    """``compile``: the model through ``torch.compile(dynamic=True)`` (inductor; the batches'
+    lengths vary), with COMPILE_WARMUP steps left out of the window instead of WARMUP, since the
+    first steps compile (``compile_seconds``: those steps' time)."""
     model = fresh()
-    steps = WARMUP + STEPS
+    warmup = COMPILE_WARMUP if compile else WARMUP
+    if compile:
+        model = torch.compile(model, dynamic=True)
+    steps = warmup + STEPS
     epochs = steps / int(np.ceil(len(data) / 32))
     pruner = None
     if method == "imp":
@@ -89,11 +102,11 @@ def our_loop(fresh, tok, data: Encoded, method: str, precision: str = "fp32", ou
                    pad_id=tok.pad_token_id, after_step=pruner.step if pruner else None, progress=False,
                    precision=precision, on_optimizer=pruner.attach if pruner else None)
     t = [r["seconds"] for r in result.curve]
-    seconds = t[-1] - t[WARMUP - 1]
+    seconds = t[-1] - t[warmup - 1]
     # tokens of the measured steps: recompute from the same batch order
-    share = (len(result.curve) - WARMUP) / len(result.curve)
-    return {"seconds": seconds, "steps": len(result.curve) - WARMUP, "real_tokens": result.tokens * share,
-            "padded_tokens": result.padded_tokens * share}
+    share = (len(result.curve) - warmup) / len(result.curve)
+    return {"seconds": seconds, "steps": len(result.curve) - warmup, "real_tokens": result.tokens * share,
+            "padded_tokens": result.padded_tokens * share, "warmup_seconds": t[warmup - 1]}
 
 
 def trainer_run(fresh, tok, data: Encoded, batch_size: int, bf16: bool = False) -> dict:
@@ -186,6 +199,8 @@ def main() -> None:
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                         help="our loop's arithmetic; the Trainer at batch 32 runs the same (its bf16=True), "
                              "run_ner's default (batch 8) stays fp32, as run_ner runs without flags")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time our dense loop with the model through torch.compile (dynamic shapes)")
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
     fresh, tok, data, outside = model_and_data()
@@ -198,6 +213,9 @@ def main() -> None:
         runs["ours_imp"].append(our_loop(fresh, tok, data, "imp", args.precision, outside))
         runs["trainer_bs8"].append(trainer_run(fresh, tok, data, 8))
         runs["trainer_bs32"].append(trainer_run(fresh, tok, data, 32, bf16=bf16))
+        if args.compile:
+            runs.setdefault("ours_dense_compiled", []).append(
+                our_loop(fresh, tok, data, "dense", args.precision, compile=True))
 
     def rate(key: str, what: str = "real_tokens") -> float:
         return statistics.median(r[what] / r["seconds"] for r in runs[key])
@@ -217,6 +235,9 @@ def main() -> None:
         "padding_share": {k: round(1 - statistics.median(r["real_tokens"] / r["padded_tokens"] for r in runs[k]), 3) for k in runs},
         "imp_overhead_in_window": round(step_imp / step_dense - 1, 4),  # 7 mask updates within 30 steps
         **imp_costs(fresh, data, outside, step_dense),
+        **({"compiled_vs_eager": round(rate("ours_dense_compiled") / rate("ours_dense"), 3),
+            "compile_warmup_seconds": round(statistics.median(r["warmup_seconds"] for r in runs["ours_dense_compiled"]), 1)}
+           if args.compile else {}),
         "gemm_peak_gflops": round(peak / 1e9, 1),
         "achieved_nonembedding_gflops": round(achieved / 1e9, 1),
         "share_of_peak": round(achieved / peak, 3),
