@@ -398,6 +398,17 @@ def test_seed_cells_give_a_t_interval_over_seeds_and_take_the_book_s_rule():
     assert equivalence_verdict(cells.loc[["yor"]].reset_index(), margin=0.01) == "cannot tell"
 
 
+def test_seed_cells_refuse_two_models_under_one_key():
+    """Two rows for one (cell, seed, model) are two models (say two scopes): averaging them, as a
+    pivot would, passes them for one; the cells refuse and name a row."""
+    from polycompress.compare import seed_cells
+
+    rows = [{"language": "sw", "seed": s, "model": m, "f1": f} for s in range(3) for m, f in (("a", 0.7), ("b", 0.8))]
+    rows.append({"language": "sw", "seed": 1, "model": "b", "f1": 0.3})
+    with pytest.raises(ValueError, match="language=sw, seed=1, model=b"):
+        seed_cells(pd.DataFrame(rows), ["language"], "a", "b")
+
+
 def test_seed_cells_can_judge_a_model_that_survives_where_the_other_collapses():
     from polycompress.compare import claim_verdict, seed_cells
 

@@ -246,6 +246,10 @@ def test_a_dynamic_run_scores_every_level_on_every_test_set(real_mirror, e5_fold
     assert len(analysis.load_results(tmp_path / "results.parquet")) == len(every) - len(rows)  # DS left out by default
     f1 = analysis.dynamic_f1(every)
     assert sorted(f1.groupby("training").size().items()) == [("DS", 3), ("trained alone", 1)]  # regular, sw
+    # structured runs of a second scope would be second models under the same keys: refused
+    other = every[every.method == "grad"].assign(scope="incl_embeddings", run_id="other")
+    with pytest.raises(ValueError, match="2 scopes"):
+        analysis.dynamic_f1(pd.concat([every, other], ignore_index=True))
     cells = analysis.dynamic_cells(f1)
     assert cells[["sparsity", "language", "seeds"]].values.tolist() == [[0.5, "sw", 1]]
     ds_at = f1[(f1.training == "DS") & (f1.sparsity == 0.5)].f1.iloc[0]

@@ -327,6 +327,12 @@ def dynamic_f1(results: pd.DataFrame) -> pd.DataFrame:
           & (r["subnetworks"] == "shared") & r["f1"].notna()]
     trained = np.array([lang in train.split(",") for lang, train in zip(r["language"], r["train_languages"])], dtype=bool)
     r = r.loc[trained]  # not zero-shot
+    # the comparisons below pair models by (setting, method, language, sparsity, seed): structured
+    # runs of two scopes would be two models per key, averaged unseen by a pivot
+    scopes = sorted(set(r.loc[r["method"] != "dense", "scope"]))
+    if len(scopes) > 1:
+        raise ValueError(f"structured runs of {len(scopes)} scopes ({', '.join(scopes)}) in one table: Dynamic "
+                         "Sparsification is compared within one scope; pass the results of one scope (and its dense runs)")
     training = np.where(r["method"] == "dense", "dense", np.where(r["dynamic"].eq(True), "DS", "trained alone"))
     out = r.assign(training=training, sparsity=r["target_sparsity"].astype(float))
     return out[["setting", "method", "language", "sparsity", "seed", "training", "f1", "achieved_sparsity",

@@ -504,7 +504,14 @@ def seed_cells(frame: pd.DataFrame, keys: list[str], a: str, b: str, label: str 
     if collapsed_when not in ("either", "both"):
         raise ValueError(f"collapsed_when must be 'either' or 'both', not {collapsed_when!r}")
     worst = np.maximum if collapsed_when == "both" else np.minimum
-    wide = frame[frame[label].isin([a, b])].pivot_table(index=[*keys, "seed"], columns=label, values="f1")
+    chosen = frame[frame[label].isin([a, b])]
+    twice = chosen.duplicated([*keys, "seed", label], keep=False)
+    if twice.any():  # pivot_table would average them: two models passing for one (pseudo-replication)
+        example = chosen[twice].iloc[0]
+        raise ValueError(f"{int(twice.sum())} rows share their {', '.join([*keys, 'seed', label])} with another row "
+                         f"(e.g. {', '.join(f'{k}={example[k]}' for k in [*keys, 'seed', label])}): one F1 per model "
+                         "and seed is needed; keep one scope / embedding pool / exposure per table")
+    wide = chosen.pivot_table(index=[*keys, "seed"], columns=label, values="f1")
     wide = wide.dropna(subset=[c for c in (a, b) if c in wide])
     rows = []
     if a not in wide or b not in wide:
