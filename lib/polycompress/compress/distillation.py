@@ -4,15 +4,21 @@ and appendix B): the student, how it starts, and the two losses.
 **Student.** The teacher's architecture with ``layers`` transformer layers and ``heads``
 attention heads per layer, started from the teacher's own weights: the embeddings and the
 classifier as they are, and the teacher layers :func:`layer_map` picks (evenly spaced, the last
-one included, as DistilBERT takes every other layer). The hidden size stays, so a layer's weights
+one included: 12 -> 6 takes layers 1, 3, 5, 7, 9, 11; DistilBERT's own recipe took 0, 2, 4, 7,
+9, 11). The hidden size stays, so a layer's weights
 copy over whole; ``heads`` only regroups the same query/key/value dimensions into fewer, wider
 heads (it must divide the hidden size). That is why the paper's students of 4 or 6 heads have the
 same parameter count for the same number of layers.
 
-**Task-specific** (the paper: TextBrewer, temperature 8): the student learns from the fine-tuned
-teacher's token logits and the gold tags, on the labelled tokens (first pieces of words):
-``alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) * cross-entropy`` (Hinton et al. 2015;
-the T^2 keeps the soft term's gradients on the scale of the hard one's).
+**Task-specific** (the paper: "adapted from TextBrewer", temperature 8, its appendix B): the
+student learns from the fine-tuned teacher's token logits and the gold tags, on the labelled
+tokens (first pieces of words): ``alpha * T^2 * KL(teacher_T || student_T) + (1 - alpha) *
+cross-entropy`` with ``alpha`` 0.5 (Hinton et al. 2015; the T^2 keeps the soft term's gradients on
+the scale of the hard one's). Two departures, stated: the paper gives no loss weights, and
+TextBrewer's ``kd_ce_loss`` has no T^2 factor (at T = 8 its soft term is 64 times smaller than
+ours relative to the hard one); and the paper's task-specific student starts from its
+task-agnostic student ("the already distilled student", appendix B), ours from the teacher's
+layers (so the two strategies here differ in how the student is taught, not in where it starts).
 
 **Task-agnostic** (the paper: Hugging Face's DistilBERT recipe on the AfriBERTa corpus,
 temperatures 2, 3 and 6): the student learns to reproduce the pre-trained teacher's last hidden

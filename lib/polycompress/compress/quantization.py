@@ -4,7 +4,8 @@ Two methods (Awobade et al. 2023, section 2.1), both applied to a trained model 
 fine-tuning, neither retrained:
 
 ``dynamic_int8``
-    Every ``nn.Linear`` stored as int8 (per-tensor affine), its input quantized to 8 bits on the
+    Every ``nn.Linear`` stored as int8 (per-tensor affine; the classifier head too, which
+    ``llm_int8`` below keeps in floating point), its input quantized to 8 bits on the
     fly, for CPU inference. This uses PyTorch's own ``torch.ao.quantization.quantize_dynamic``
     (fbgemm / oneDNN int8 kernels), which PyTorch has marked deprecated in favour of torchao.
     We keep it deliberately, after measuring both on this project's CPU (one thread, a 384 x 1536

@@ -31,8 +31,9 @@ the L0 term's are exactly zero, and nothing would be learned. We take ``delta`` 
 spacing of the levels (the smallest gap between consecutive ones, from 0): a gate then moves
 from closed to open over one level, and the components near a drawn level's boundary get
 gradients. (2) ``OPEN`` and ``CLOSED``. Eq. 16 uses ``f^-1(1)`` and ``f^-1(0)`` of the gate's
-deterministic value (log-odds of about +-1.6), where the sampled gate is still open with
-probability 0.5 at "0"; we use +-:data:`EDGE`, where the sampled gate is closed (open) with
+deterministic value (Li et al.'s gate ``clip(sigmoid(alpha) (r - l) + l)``: log-odds of +-ln 11,
+about +-2.4, where the sampled gate is still open with probability 0.31 at "0", and open with
+0.98 at "1"); we use +-:data:`EDGE`, where the sampled gate is closed (open) with
 probability 0.92 one level apart. (3) The subnetworks evaluated. After training, each
 component is ranked by the sparsity at which its gate's probability of being open crosses one
 half (``s*_c``, from the learned ``alpha_c`` and ``theta_c``), and the levels' structures are cut

@@ -24,7 +24,9 @@ can make physically smaller.
 With scope ``incl_embeddings`` the word embeddings are factorised
 (:mod:`~polycompress.compress.pruning.embedding_rank`, Li et al. Eq. 3) and each of their rank
 components gets a gate of its own, drawn at the start of every forward pass and priced at its
-parameter cost (``V + d``); the expected sparsity is then over the encoder and the factorised
+parameter cost (``V + d``, the parameters it stands for; Li et al.'s appendix B weighs a rank
+component 1 against a head's 64 x 4 and a unit's 2, so here the embeddings' rank is dearer to
+keep and so cut sooner than theirs); the expected sparsity is then over the encoder and the factorised
 embeddings together, as for ``grad`` with the same scope.
 """
 
@@ -43,7 +45,8 @@ from .structured import (
 )
 
 LEFT, RIGHT, BETA = -0.1, 1.1, 2.0 / 3.0
-#: initial log_alpha: deterministic gates start fully open (sigmoid(3) * 1.2 - 0.1 > 1)
+#: initial log_alpha: Li et al.'s inference gate starts fully open (sigmoid(3) * 1.2 - 0.1 > 1); ours
+#: (:meth:`HardConcrete.deterministic`) closes the ~1% of gates expected closed (P(z = 0) = 0.01 each)
 INIT_LOG_ALPHA = 3.0
 PENALTY = 10.0  # lambda at the start: a 1-point miss of the target costs 0.1, about a tenth of the task loss
 #: lambda is a Lagrange multiplier: after every step it rises by MULTIPLIER_LR * |E[s] - t|
@@ -95,7 +98,8 @@ class HardConcrete(nn.Module):
         (a gate with ``P(z = 0) = 0.5`` has a mean of about 0.1) and closes any gate whose
         ``sigmoid(log_alpha) < 1/12`` though it is still open with probability up to 0.3
         (measured: 97% of en's encoder closed at an expected 90%). ``E[z]``, positive for
-        every finite ``log_alpha``, is estimated from ``draws`` seeded draws.
+        every finite ``log_alpha``, is estimated from ``draws`` seeded draws (an estimate: gates of
+        equal ``log_alpha`` get means a few hundredths apart).
         """
         generator = torch.Generator().manual_seed(0)  # on the CPU: the same draws on every device
         u = torch.rand((draws, *self.log_alpha.shape), generator=generator).clamp(1e-6, 1 - 1e-6)

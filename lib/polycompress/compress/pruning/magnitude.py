@@ -10,9 +10,11 @@ The new classification head is never pruned: it has 384 x 7 weights, is trained 
 and the paper prunes the pre-trained model, not the task layer.
 
 Granularity ``per_tensor`` (the default) prunes each tensor to the target sparsity, as
-TensorFlow's model_pruning library does (the paper does not say which it did; its appendix A.1's
-"pruning end step" and "pruning frequency" are that library's hyper-parameters); ``global`` ranks all weights of the scope together.
-Exactly ``round(s * n)`` weights are pruned (ties broken by position), so achieved = target.
+TensorFlow's model_pruning library does (the paper does not say which it did; its appendix A.2's
+"pruning end step" and "pruning frequency" are that library's hyper-parameters); ``global`` ranks
+all weights of the scope together. Exactly ``round(s * n)`` weights are pruned at each update
+(ties broken by position), so achieved = the update's target (the schedule's last target can fall
+just short of the final sparsity, :mod:`.schedule`).
 Pruned weights are set to zero after every optimizer step, so they stay exactly zero.
 
 The word embeddings are kept at zero another way once :meth:`MagnitudePruner.attach` has the

@@ -2,7 +2,9 @@
 
 Michel et al. (2019) and Li et al. (2022, Sec. 4.1): put a gate ``g`` (1.0) on every attention
 head's output and on every FFN hidden unit, and score each by ``I = E |dL/dg|`` at ``g = 1`` (equal
-to ``|head^T dL/dhead|``), the task loss averaged over development batches. Scores are normalised
+to ``|head^T dL/dhead|``), the task loss averaged over development batches (the absolute value
+taken per batch of averaged loss, as Michel et al.'s released code does, not per example as their
+Eq. and Li et al.'s Eq. 4 write the expectation). Scores are normalised
 per layer by their L2 norm (Michel et al.) and then ranked across layers.
 
 Sparsity is a share of the encoder's (non-embedding) parameters: a head costs its Q, K, V rows
