@@ -139,8 +139,8 @@ PRESETS["awobade"] = {
 # Its part that `make book` runs on a 2-core machine (book/awobade says what it leaves out and
 # why): five of the ten languages (two families, Afro-Asiatic and Niger-Congo, and two scripts;
 # yor and lug are the two the paper saw collapse at 95%), trained together: one model over 500
-# sentences of each for 2 epochs at batch 8. Alone, 2 epochs over 1,000 Hausa sentences (250 steps) left the model near F1 0.08 and
-# it took 6 epochs to reach 0.70; the union's 626 steps reach 0.53-0.86 per language in the time
+# sentences of each for 2 epochs at batch 8. Alone, 2 epochs over 1,000 Hausa sentences (250
+# steps) left the model near F1 0.08 and it took 6 epochs to reach 0.70; the union's 626 steps reach 0.53-0.86 per language in the time
 # of 2.5 such runs (book/awobade). After fine-tuning at all ten sparsities (copies of the dense
 # model: evaluation only), before and during at 90% only (inside the range where the paper finds
 # before steadier than after, above 60%, its Figure 1; it publishes no numbers for during; each
