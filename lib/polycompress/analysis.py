@@ -174,8 +174,9 @@ def schedule_curve(schedule, steps: int, label: str) -> pd.DataFrame:
 
 def run_records(path: Path | str | None = None) -> pd.DataFrame:
     """One row per finished run of the book's grid: its parameters (``params.json``), its record
-    (``done.json``: timings, steps, schedule, model folder) and its achieved sparsity over the
-    scope (``sparsity.csv``). Runs of an older engine version are marked by ``engine_version``;
+    (``done.json``: timings, steps, schedule, model folder), its achieved sparsity over the scope
+    and the scope's size in parameters (``sparsity.csv``: ``achieved_sparsity``,
+    ``scope_parameters``). Runs of an older engine version are marked by ``engine_version``;
     runs from before ``subnetworks`` existed (so shared) are marked shared."""
     folder = (Path(path) if path else results_path()).parent / "runs"
     rows = []
@@ -184,6 +185,7 @@ def run_records(path: Path | str | None = None) -> pd.DataFrame:
         record = json.loads(done.read_text())
         sparsity = pd.read_csv(done.parent / "sparsity.csv").set_index("tensor")
         rows.append({**params, **record, "achieved_sparsity": float(sparsity.loc["(scope)", "achieved"]),
+                     "scope_parameters": int(sparsity.loc["(scope)", "numel"]),
                      "zeros_share_of_all": float(sparsity.loc["(all parameters)", "achieved"])})
     return fill_subnetworks(pd.DataFrame(rows))
 
