@@ -140,13 +140,14 @@ PRESETS["awobade"] = {
 # why): five of the ten languages (two families, Afro-Asiatic and Niger-Congo, and two scripts;
 # yor and lug are the two the paper saw collapse at 95%), trained together: one model over 500
 # sentences of each for 2 epochs at batch 8. Alone, 2 epochs over 1,000 Hausa sentences (250
-# steps) left the model near F1 0.08 and it took 6 epochs to reach 0.70; the union's 626 steps reach 0.53-0.86 per language in the time
-# of 2.5 such runs (book/awobade). After fine-tuning at all ten sparsities (copies of the dense
-# model: evaluation only), before and during at 90% only (inside the range where the paper finds
-# before steadier than after, above 60%, its Figure 1; it publishes no numbers for during; each
-# sparsity of them is 3 more runs, and 50% would take the book past its time budget), both
-# quantizations, one student per strategy (6 layers x 6 heads, the paper's best of either, Table
-# 1), zero-shot fon and bam; three seeds. Few-shot fon and bam: "awobade-transfer" below.
+# steps) left the model near F1 0.08 and it took 6 epochs to reach 0.70; the union's 626 steps
+# reach 0.53-0.86 per language in the time of 2.5 such runs (book/awobade). After fine-tuning at
+# all ten sparsities (copies of the dense model: evaluation only), before and during at 90% only
+# (inside the range where the paper finds before steadier than after, above 60%, its Figure 1; it
+# publishes no numbers for during; each sparsity of them is 3 more runs, and 50% would take the
+# book past its time budget), both quantizations, one student per strategy (6 layers x 6 heads,
+# the paper's best of either, Table 1), zero-shot fon and bam; three seeds. Few-shot fon and bam:
+# "awobade-transfer" below.
 AWOBADE_DEFAULT_LANGUAGES = ["amh", "hau", "lug", "swa", "yor"]
 PRESETS["awobade-default"] = {
     **PRESETS["awobade"], "languages": AWOBADE_DEFAULT_LANGUAGES, "monolingual": [], "multilingual": True,

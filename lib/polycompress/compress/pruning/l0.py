@@ -13,7 +13,8 @@ sparsity-constrained term of Li et al. (Eq. 11), ``lambda |E[s] - t|``, whose ta
 follows the same gradual schedule as IMP and whose multiplier ``lambda`` is learned by ascent
 (it grows while the target is missed; Li et al. weigh the term with a fixed lambda_1 = 8, their
 appendix A, and name a Lagrange multiplier as an alternative in their footnote 2). Once the
-schedule has ended and ``E[s]`` is within :data:`TOLERANCE` of the target, the structure is fixed and the rest of the run fine-tunes it.
+schedule has ended and ``E[s]`` is within :data:`TOLERANCE` of the target, the structure is
+fixed and the rest of the run fine-tunes it.
 Measured on e5-small, monolingual en, 64 steps: ``E[s]`` meets 0.5 and 0.9 at step 31 and the
 evaluated structure removes 0.504 and 0.908 of the encoder. Fixing the structure
 (:meth:`L0Pruner.freeze`) uses deterministic gates (:meth:`HardConcrete.deterministic`: the
